@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "flushctl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "flushctl", targets: ["flushctl"]),
+        .library(name: "NFIT", targets: ["NFIT"]),
+        .library(name: "FlushHint", targets: ["FlushHint"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // libndctl and libdaxctl, as Debian's libndctl-dev / libdaxctl-dev ship them.
+        .systemLibrary(
+            name: "CNdctl",
+            pkgConfig: "libndctl",
+            providers: [.apt(["libndctl-dev", "libdaxctl-dev", "uuid-dev"])]
+        ),
+        // The ACPI NFIT: decode, validate, encode. Pure Swift, no dependency.
+        .target(name: "NFIT"),
+        // json-c style pretty printing with keys in a fixed order, as ndctl prints.
+        .target(name: "OrderedJSON"),
+        // The host: topology through libndctl, flush-hint pages, plans, flushing.
+        .target(
+            name: "FlushHint",
+            dependencies: [
+                "CNdctl", "NFIT",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The command; it only parses arguments and formats.
+        .executableTarget(
+            name: "flushctl",
+            dependencies: [
+                "NFIT", "FlushHint", "OrderedJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
+        .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
+    ]
+)

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+extension Flushctl {
+    /// Every verb, in the order `flushctl --help` lists them.
+    static let subcommandTypes: [ParsableCommand.Type] = [
+        NFITCommand.self,
+        ListCommand.self,
+    ]
+}
