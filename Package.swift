@@ -20,6 +20,8 @@ let package = Package(
             pkgConfig: "libndctl",
             providers: [.apt(["libndctl-dev", "libdaxctl-dev", "uuid-dev"])]
         ),
+        // A store fence and a volatile 8-byte store: the two instructions a flush-hint write needs.
+        .target(name: "CMMIO"),
         // The ACPI NFIT: decode, validate, encode. Pure Swift, no dependency.
         .target(name: "NFIT"),
         // json-c style pretty printing with keys in a fixed order, as ndctl prints.
@@ -28,7 +30,7 @@ let package = Package(
         .target(
             name: "FlushHint",
             dependencies: [
-                "CNdctl", "NFIT",
+                "CNdctl", "CMMIO", "NFIT",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -43,5 +45,6 @@ let package = Package(
         .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
+        .testTarget(name: "HostTests"),
     ]
 )

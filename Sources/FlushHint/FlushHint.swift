@@ -1,4 +1,3 @@
-import CNdctl
-import NFIT
-// Placeholder: the host library is being written (issue 3).
-public enum FlushHintPlaceholder {}
+// FlushHint: the host library. Topology through libndctl (Topology.swift, TopologyReader.swift,
+// Ndctl/), flush hints joined to DIMMs and grouped into pages (FlushHintJoin.swift), the NFIT
+// read (NFITSource.swift), ndctl-style selection for `flushctl list` (ListQuery.swift).

@@ -34,13 +34,30 @@ struct Flushctl: ParsableCommand {
             exit(withError: error)
         } catch let error as CleanExit {
             exit(withError: error)
+        } catch where exitCode(for: error) != .failure {
+            // argument-parser's own outcomes surfacing from run(), such as the `help` verb.
+            exit(withError: error)
         } catch {
-            let verb = type(of: command).configuration.commandName ?? "flushctl"
-            let prefix = verb == "flushctl" ? "flushctl" : "flushctl \(verb)"
-            FileHandleStderr.write("\(prefix): error: \(error)\n")
+            let path = commandPath(to: type(of: command)) ?? ["flushctl"]
+            FileHandleStderr.write("\(path.joined(separator: " ")): error: \(error)\n")
             Glibc.exit(2)
         }
     }
+}
+
+/// The names from the root to `target`, e.g. `["flushctl", "nfit"]` for `nfit show`, the
+/// default subcommand, which users never type.
+private func commandPath(to target: ParsableCommand.Type,
+                         from node: ParsableCommand.Type = Flushctl.self) -> [String]? {
+    let config = node.configuration
+    let name = config.commandName ?? "flushctl"
+    if node == target { return [name] }
+    for sub in config.subcommands {
+        guard let rest = commandPath(to: target, from: sub) else { continue }
+        let isDefault = config.defaultSubcommand.map { $0 == sub } ?? false
+        return isDefault ? [name] : [name] + rest
+    }
+    return nil
 }
 
 /// Writes to standard error without Foundation.

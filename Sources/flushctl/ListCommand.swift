@@ -1,6 +1,89 @@
 import ArgumentParser
-// Placeholder: being written (issue 3).
+import FlushHint
+import OrderedJSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flushctl list`: `ndctl list` with flush hints.
 struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List NVDIMM topology with flush hints (not yet written).")
-    func run() throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List NVDIMM buses, DIMMs, regions and namespaces with their flush hints.",
+        discussion: """
+            Prints what `ndctl list` prints, with the same options, keys and nesting, and adds \
+            each DIMM's Flush Hint Addresses ("flush_hints", from the ACPI NFIT) and, on each \
+            region, its physical start ("resource"), its deep_flush attribute and the 4 KiB \
+            pages holding its DIMMs' hints ("flush_hint_pages"). Without -B, -D, -R or -N only \
+            namespaces are listed, as ndctl does. The NFIT is readable by root only: without \
+            root the flush-hint keys are left out and a note says so on stderr. JSON when \
+            stdout is not a terminal or with --json; a table otherwise.
+            """
+    )
+
+    @Option(name: [.short, .customLong("bus")], help: ArgumentHelp("Only this bus: name, provider, number, or all.", valueName: "bus-id"))
+    var bus: String?
+    @Option(name: [.short, .customLong("region")], help: ArgumentHelp("Only this region: name, number, or all.", valueName: "region-id"))
+    var region: String?
+    @Option(name: [.short, .customLong("dimm")], help: ArgumentHelp("Only this DIMM: name, number, or all.", valueName: "dimm-id"))
+    var dimm: String?
+    @Option(name: [.short, .customLong("namespace")], help: ArgumentHelp("Only this namespace: name, X.Y, or all.", valueName: "namespace-id"))
+    var namespace: String?
+    @Option(name: [.short, .customLong("mode")], help: ArgumentHelp("Only namespaces in this mode (fsdax, sector, devdax, raw).", valueName: "namespace-mode"))
+    var mode: String?
+    @Option(name: [.short, .customLong("type")], help: ArgumentHelp("Only regions of this type (pmem, blk).", valueName: "region-type"))
+    var type: String?
+
+    @Flag(name: [.customShort("B"), .customLong("buses")], help: "Include buses.")
+    var buses = false
+    @Flag(name: [.customShort("D"), .customLong("dimms")], help: "Include DIMMs (and region mappings).")
+    var dimms = false
+    @Flag(name: [.customShort("R"), .customLong("regions")], help: "Include regions.")
+    var regions = false
+    @Flag(name: [.customShort("N"), .customLong("namespaces")], help: "Include namespaces (the default).")
+    var namespaces = false
+    @Flag(name: [.customShort("X"), .customLong("device-dax")], help: "Include device-dax details.")
+    var deviceDax = false
+    @Flag(name: [.short, .customLong("idle")], help: "Include idle (disabled) devices.")
+    var idle = false
+    @Flag(name: [.short, .customLong("configured")], help: "Include configured namespaces, disabled or not.")
+    var configured = false
+    @Flag(name: [.customShort("u"), .customLong("human")], help: "Human-friendly numbers: sizes in GiB (GB), handles and offsets in hex.")
+    var human = false
+    @Flag(name: [.short, .customLong("verbose")], help: "More detail (repeat up to 3 times).")
+    var verbose: Int
+    @Flag(name: .customLong("json"), help: "Print JSON even when stdout is a terminal.")
+    var json = false
+
+    func run() throws {
+        var options = ListOptions()
+        options.buses = buses; options.dimms = dimms; options.regions = regions; options.namespaces = namespaces
+        options.deviceDax = deviceDax; options.idle = idle; options.configured = configured
+        options.human = human; options.verbose = verbose
+        options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
+        options.mode = mode; options.type = type
+        try Self.list(options, json: json)
+    }
+
+    /// Reads, selects and prints. Shared by `run()` and the fast path (ListFastPath.swift).
+    static func list(_ options: ListOptions, json: Bool) throws {
+        let resolved = options.resolved()
+        var topology = try Topology.read()
+        // The NFIT is only needed when DIMMs or regions are printed, and only when there is a bus.
+        if !topology.buses.isEmpty && (resolved.dimms || resolved.regions) {
+            do {
+                topology = topology.attachingFlushHints(try NFITFlushHints.read())
+            } catch {
+                FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error)\n")
+                topology = topology.attachingFlushHints(nil)
+            }
+        }
+        let listing = try topology.listing(options)
+        if listing.isEmpty { return }
+        if json || isatty(1) == 0 {
+            print(listingToJSON(listing).prettyPrinted())
+        } else {
+            print(listingToTable(listing, hasFlushHints: topology.hasFlushHints), terminator: "")
+        }
+    }
 }

@@ -5,5 +5,8 @@ extension Flushctl {
     static let subcommandTypes: [ParsableCommand.Type] = [
         NFITCommand.self,
         ListCommand.self,
+        CheckCommand.self,
+        PlanCommand.self,
+        FlushCommand.self,
     ]
 }

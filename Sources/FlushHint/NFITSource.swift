@@ -1,0 +1,94 @@
+import NFIT
+import SystemPackage
+
+/// Reading the flush-hint addresses from the firmware's ACPI NFIT.
+///
+/// Neither the kernel nor libndctl exposes Flush Hint Addresses, so flushctl reads the
+/// table itself. The kernel publishes it root-only (mode 0400).
+public enum NFITFlushHints {
+    /// Where Linux publishes the NFIT.
+    public static let defaultPath = "/sys/firmware/acpi/tables/NFIT"
+
+    /// The hint addresses per raw NFIT device handle from the table at `path`.
+    ///
+    /// - Throws: ``NFITReadError`` saying why the table could not be had (absent, not
+    ///   readable without privilege, or not a valid NFIT).
+    public static func read(path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
+        let bytes: [UInt8]
+        do {
+            bytes = try SmallFile.read(path)
+        } catch {
+            switch error {
+            case .permissionDenied, .notPermitted: throw NFITReadError(path: path, reason: .permissionDenied)
+            case .noSuchFileOrDirectory: throw NFITReadError(path: path, reason: .absent)
+            default: throw NFITReadError(path: path, reason: .io(error))
+            }
+        }
+        return try hints(fromTableBytes: bytes, path: path)
+    }
+
+    /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,
+    /// named in errors).
+    ///
+    /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
+    public static func hints(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
+        do {
+            let decoded = try NFITTable.decode(bytes)
+            return flushHintsByHandle(decoded.table)
+        } catch {
+            throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
+        }
+    }
+
+    // ADAPTER (the one place that knows the NFIT module's model): hint addresses per raw
+    // device handle. Should the NFIT module publish `NFITTable.flushHintAddresses`, this
+    // becomes `table.flushHintAddresses`. A second structure for one handle appends (the
+    // decoder warns about it), so no hint the firmware lists is lost.
+    static func flushHintsByHandle(_ table: NFITTable) -> [UInt32: [UInt64]] {
+        var result: [UInt32: [UInt64]] = [:]
+        for subtable in table.subtables {
+            if case .flushHintAddress(let fha) = subtable {
+                result[fha.deviceHandle.rawValue, default: []].append(contentsOf: fha.hintAddresses)
+            }
+        }
+        return result
+    }
+}
+
+/// Why the NFIT's flush hints could not be read.
+public struct NFITReadError: Error, Equatable, CustomStringConvertible {
+    /// The reasons.
+    public enum Reason: Equatable, Sendable {
+        /// The file is not readable by this process (root-only, mode 0400).
+        case permissionDenied
+        /// The file does not exist: the firmware has no NFIT (no ACPI NVDIMMs).
+        case absent
+        /// Reading failed otherwise.
+        case io(Errno)
+        /// The bytes are not a valid NFIT; the decoder's message.
+        case invalid(String)
+    }
+
+    /// The table's path.
+    public var path: String
+    /// What went wrong.
+    public var reason: Reason
+
+    /// An error for `path`.
+    public init(path: String, reason: Reason) { self.path = path; self.reason = reason }
+
+    /// One line naming the file, what failed and, for privilege, what is missing.
+    public var description: String {
+        switch reason {
+        case .permissionDenied:
+            return "\(path) is readable by root only (mode 0400): reading flush hints needs root "
+                + "(or CAP_DAC_READ_SEARCH)"
+        case .absent:
+            return "\(path) does not exist: the firmware publishes no NFIT"
+        case .io(let errno):
+            return "cannot read \(path): \(errno)"
+        case .invalid(let message):
+            return "\(path) is not a valid NFIT: \(message)"
+        }
+    }
+}

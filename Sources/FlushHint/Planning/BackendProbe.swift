@@ -1,0 +1,120 @@
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a backend path could not be inspected.
+public struct BackendError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The path given.
+    public var path: String
+    /// What was wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    /// The error as one line, naming what was wrong and where.
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Finds what kind of backend a path is: the small part of planning that needs the host.
+public enum BackendProbe {
+    /// The region (`regionN`) a resolved sysfs device path lies under, if any:
+    /// `/sys/devices/platform/ACPI0012:00/ndbus0/region0/namespace0.0/block/pmem0` → `region0`.
+    public static func region(inSysfsPath path: String) -> String? {
+        path.split(separator: "/").last { component in
+            component.hasPrefix("region") && component.count > 6
+                && component.dropFirst(6).allSatisfy { $0.isASCII && $0.isNumber }
+        }.map(String.init)
+    }
+
+    /// Whether a resolved sysfs path names a device-dax instance (last component `daxX.Y`).
+    /// Only meaningful for a path resolved from /sys/dev/char: the nd_dax parent device has
+    /// the same name pattern but is not a character device.
+    public static func isDeviceDAX(sysfsPath path: String) -> Bool {
+        guard let last = path.split(separator: "/").last, last.hasPrefix("dax") else { return false }
+        let parts = last.dropFirst(3).split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+
+    /// Inspects `path`: a device-dax character device, an NVDIMM block device, a file on a
+    /// filesystem on an NVDIMM region (probing MAP_SYNC and holes), or any other file.
+    ///
+    /// - Throws: ``BackendError`` when the path does not exist, is a character device that is
+    ///   not device-dax on a region, or is neither a file nor a device.
+    public static func inspect(path: String, sysfs: String = "/sys") throws(BackendError) -> Backend {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            throw BackendError(path: path, message: "cannot stat: \(Errno(rawValue: errno))")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFCHR:
+            let dev = deviceNumber(UInt64(st.st_rdev))
+            let link = "\(sysfs)/dev/char/\(dev)"
+            guard let resolved = resolve(link), isDeviceDAX(sysfsPath: resolved), let region = region(inSysfsPath: resolved) else {
+                throw BackendError(path: path, message: "character device \(dev) is not a device-dax device on an NVDIMM region")
+            }
+            return .deviceDAX(path: path, region: region)
+        case S_IFBLK:
+            let dev = deviceNumber(UInt64(st.st_rdev))
+            if let resolved = resolve("\(sysfs)/dev/block/\(dev)"), let region = region(inSysfsPath: resolved) {
+                return .blockDevice(path: path, region: region)
+            }
+            return .otherFile(path: path)
+        case S_IFREG:
+            let dev = deviceNumber(UInt64(st.st_dev))
+            guard let resolved = resolve("\(sysfs)/dev/block/\(dev)"), let region = region(inSysfsPath: resolved) else {
+                return .otherFile(path: path)
+            }
+            return .daxFile(path: path, region: region, mapSync: probeMapSync(path: path),
+                            fullyAllocated: isFullyAllocated(path: path, size: Int64(st.st_size)))
+        default:
+            throw BackendError(path: path, message: "is neither a regular file nor a block or character device")
+        }
+    }
+
+    /// Tries `mmap(MAP_SHARED_VALIDATE | MAP_SYNC)` of the file's first page, read-write.
+    /// The kernel accepts it only for a DAX file whose filesystem commits block mappings
+    /// before a write fault returns.
+    public static func probeMapSync(path: String) -> MapSyncProbe {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd < 0 { return .refused("open for writing: \(Errno(rawValue: errno))") }
+        defer { close(fd) }
+        let size = Int(PlanConstants.pageSize)
+        let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0)
+        guard let base, base != MAP_FAILED else {
+            return .refused("mmap: \(Errno(rawValue: errno))")
+        }
+        munmap(base, size)
+        return .accepted
+    }
+
+    /// Whether the file has no holes: `lseek(SEEK_HOLE)` from 0 finds only the implicit hole
+    /// at the end. Any error counts as not allocated (the safe answer).
+    public static func isFullyAllocated(path: String, size: Int64) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        let seekHole: Int32 = 4  // SEEK_HOLE (Linux), not exported without _GNU_SOURCE
+        let hole = lseek(fd, 0, seekHole)
+        return size > 0 && hole >= 0 && Int64(hole) >= size
+    }
+
+    /// `MAJOR:MINOR` of a `dev_t`, as /sys/dev/{block,char} names devices (glibc's
+    /// `gnu_dev_major`/`gnu_dev_minor` encoding, which Swift does not import).
+    public static func deviceNumber(_ dev: UInt64) -> String {
+        let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
+        let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff)
+        return "\(major):\(minor)"
+    }
+
+    /// The target of a sysfs symlink, resolved to an absolute path.
+    static func resolve(_ link: String) -> String? {
+        guard let resolved = realpath(link, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,173 @@
+import CMMIO
+import SystemPackage
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which hint of each DIMM a flush writes, as Linux's `nvdimm_flush` chooses.
+///
+/// Facts from drivers/nvdimm/region_devs.c: a DIMM without hints is skipped; every DIMM
+/// uses only its first 2^ilog2(n) hints, n the smallest non-zero hint count among the
+/// region's DIMMs (so one index selects a hint on every DIMM); a DIMM whose first hint is
+/// the same address as an earlier DIMM's is written once; and the index rotates per call
+/// so concurrent flushers hit different hints.
+public struct FlushSchedule: Sendable, Equatable {
+    /// Per written DIMM, its usable hints (a power of two of them, at least one).
+    public let lanes: [[UInt64]]
+    /// The DIMMs the lanes belong to (`nmemN`), in the same order.
+    public let dimms: [String]
+
+    /// The schedule for `region`'s DIMMs in interleave order.
+    public init(region: RegionFacts) throws(FlushError) {
+        var usable = Int.max
+        for dimm in region.dimms {
+            let n = dimm.hints?.count ?? 0
+            if n > 0 { usable = min(usable, n) }
+        }
+        guard usable != Int.max else {
+            throw FlushError(target: region.name, operation: "schedule", detail: "no DIMM of \(region.name) has flush hints")
+        }
+        // 2^ilog2(n): the largest power of two not above n.
+        let count = 1 << (Int.bitWidth - 1 - usable.leadingZeroBitCount)
+        var lanes: [[UInt64]] = []
+        var dimms: [String] = []
+        var firsts: Set<UInt64> = []
+        for dimm in region.dimms {
+            guard let hints = dimm.hints, let first = hints.first else { continue }
+            if let bad = hints.prefix(count).first(where: { $0 % 8 != 0 }) {
+                throw FlushError(target: region.name, operation: "schedule", detail: "\(dimm.name)'s flush hint \(planHex(bad)) is not 8-byte aligned")
+            }
+            guard firsts.insert(first).inserted else { continue }
+            lanes.append(Array(hints.prefix(count)))
+            dimms.append(dimm.name)
+        }
+        self.lanes = lanes
+        self.dimms = dimms
+    }
+
+    /// The hint addresses call number `index` writes, one per lane.
+    public func targets(call index: UInt) -> [UInt64] {
+        lanes.map { $0[Int(index % UInt($0.count))] }
+    }
+
+    /// Every page the schedule writes to.
+    public var pages: [UInt64] {
+        Array(Set(lanes.joined().map { $0 & ~(PlanConstants.pageSize - 1) })).sorted()
+    }
+}
+
+/// Why a flush failed. A flush that throws did not make anything durable.
+public struct FlushError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The region, file or sysfs path.
+    public var target: String
+    /// What failed (`open`, `write`, `fsync`, `close`, `schedule`, …).
+    public var operation: String
+    /// The error text.
+    public var detail: String
+
+    /// Creates an error.
+    public init(target: String, operation: String, detail: String) {
+        self.target = target
+        self.operation = operation
+        self.detail = detail
+    }
+
+    /// The error as one line, naming what was wrong and where.
+    public var description: String { "\(target): \(operation): \(detail)" }
+}
+
+/// Flushes a region's memory-controller write queues by writing its mapped flush hints,
+/// as Linux's `nvdimm_flush` does: store fence, one 8-byte write of 1 to one hint of each
+/// DIMM, store fence.
+///
+/// Swift has neither `volatile` nor `sfence`, so both come from the CMMIO target:
+/// `flushctl_writeq` is one volatile 8-byte store (Linux's `writeq`), `flushctl_wmb` is
+/// `sfence` (Linux's `wmb()`), which orders every earlier store, non-temporal ones included,
+/// on Intel and AMD alike. (A locked instruction, which is what a Swift sequentially
+/// consistent fence becomes on x86, is documented to drain write-combining buffers by Intel
+/// only.)
+public struct RegionFlusher: ~Copyable {
+    /// The mapped pages.
+    private let pages: MappedHintPages
+    /// Which hints each call writes.
+    public let schedule: FlushSchedule
+    /// The rotating hint index.
+    private let counter: Atomic<UInt>
+
+    /// Maps the pages `schedule` writes to from `path` (normally /dev/mem). The first flush
+    /// uses hint index `firstIndex`; seed it (with the process id, say) so that separate
+    /// processes flushing the same region spread over the hints as Linux's per-CPU index does.
+    public init(schedule: FlushSchedule, path: String = PlanConstants.devMem, firstIndex: UInt = 0) throws(HintMapError) {
+        self.schedule = schedule
+        self.counter = Atomic<UInt>(firstIndex)
+        self.pages = try MappedHintPages(pages: schedule.pages, path: path)
+    }
+
+    /// Flushes once; returns the hint addresses written.
+    @discardableResult
+    public func flush() throws(FlushError) -> [UInt64] {
+        let index = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+        let targets = schedule.targets(call: index)
+        // Resolve every register before the first fence, so a failure writes nothing.
+        var registers: [UnsafeMutableRawPointer] = []
+        for address in targets {
+            guard let r = pages.register(at: address) else {
+                throw FlushError(target: pages.path, operation: "flush", detail: "hint \(planHex(address)) is not in a mapped page")
+            }
+            registers.append(r)
+        }
+        flushctl_wmb()
+        for r in registers { flushctl_writeq(r, 1) }
+        flushctl_wmb()
+        return targets
+    }
+}
+
+/// The fallbacks when hints cannot be passed through: the kernel's own flush.
+public enum KernelFlush {
+    /// Writes "1" to a region's `deep_flush` (`/sys/bus/nd/devices/regionN/deep_flush`), which
+    /// makes the kernel run `nvdimm_flush` for the region. Every error is thrown.
+    public static func deepFlush(path: String) throws(FlushError) {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch {
+            throw FlushError(target: path, operation: "open", detail: "\(error)")
+        }
+        let written: Int
+        do {
+            written = try fd.writeAll("1\n".utf8)
+        } catch {
+            try? fd.close()
+            throw FlushError(target: path, operation: "write", detail: "\(error)")
+        }
+        do { try fd.close() } catch {
+            throw FlushError(target: path, operation: "close", detail: "\(error)")
+        }
+        guard written == 2 else {
+            throw FlushError(target: path, operation: "write", detail: "wrote \(written) of 2 bytes")
+        }
+    }
+
+    /// fsyncs `path`: its dirty pages and metadata reach the device, and the block layer's
+    /// flush reaches the region's DIMMs. Every error is thrown (an fsync error means data
+    /// may be lost; it is never turned into success). A VMM should fsync its own descriptor;
+    /// this opens a new one, which still sees writeback errors no one has seen.
+    public static func fsync(path: String) throws(FlushError) {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch {
+            throw FlushError(target: path, operation: "open", detail: "\(error)")
+        }
+        if Glibc.fsync(fd.rawValue) != 0 {
+            let error = Errno(rawValue: Glibc.errno)
+            try? fd.close()
+            throw FlushError(target: path, operation: "fsync", detail: "\(error)")
+        }
+        do { try fd.close() } catch {
+            throw FlushError(target: path, operation: "close", detail: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,433 @@
+// The plan: how a VMM makes its guest's flush-hint writes durable for one backend.
+//
+// `Planner.plan` is a pure function of the region's facts, the backend, the check verdicts
+// and the MAP_SYNC probe, so every rule that could wrongly say "passthrough" or "none" is
+// unit-tested. Durability first: whenever a fact is missing or doubtful, the plan takes the
+// safer method and its reason says why.
+
+/// One DIMM of a region, as the plan sees it.
+public struct PlanDIMM: Sendable, Equatable {
+    /// The DIMM's device name (`nmemN`).
+    public var name: String
+    /// Its NFIT device handle; `nil` when libndctl does not know it.
+    public var handle: UInt32?
+    /// Its flush hint addresses in NFIT order: `[]` when it has none; `nil` when unknown
+    /// (the NFIT could not be read).
+    public var hints: [UInt64]?
+
+    /// Creates a DIMM description.
+    public init(name: String, handle: UInt32?, hints: [UInt64]?) {
+        self.name = name
+        self.handle = handle
+        self.hints = hints
+    }
+}
+
+/// What the plan needs to know about a region.
+public struct RegionFacts: Sendable, Equatable {
+    /// The region's device name (`regionN`).
+    public var name: String
+    /// Whether the region is bound to its driver.
+    public var enabled: Bool
+    /// `persistence_domain` as the kernel names it (`cpu_cache`, `memory_controller`, `none`, `unknown`).
+    public var persistenceDomain: String
+    /// `deep_flush` read as an integer (1: flush hints to write, 0: none); `nil` when absent or unreadable.
+    public var deepFlush: Int?
+    /// The DIMMs in interleave position order.
+    public var dimms: [PlanDIMM]
+    /// For each hint page, the other regions whose DIMMs have hints in it.
+    public var sharedPages: [UInt64: [String]]
+
+    /// Creates region facts.
+    public init(name: String, enabled: Bool, persistenceDomain: String, deepFlush: Int?,
+                dimms: [PlanDIMM], sharedPages: [UInt64: [String]] = [:]) {
+        self.name = name
+        self.enabled = enabled
+        self.persistenceDomain = persistenceDomain
+        self.deepFlush = deepFlush
+        self.dimms = dimms
+        self.sharedPages = sharedPages
+    }
+
+    /// The facts of `region` from a topology snapshot: DIMMs in interleave position order
+    /// (the mapping order when positions are unknown), hints from the NFIT join.
+    public init(region: Region, topology: Topology) {
+        let ordered = region.mappings.enumerated().sorted { a, b in
+            let pa = a.element.position.map(Int.init) ?? a.offset
+            let pb = b.element.position.map(Int.init) ?? b.offset
+            return pa != pb ? pa < pb : a.offset < b.offset
+        }.map(\.element)
+        let dimms = ordered.map { mapping -> PlanDIMM in
+            let dimm = topology.dimm(named: mapping.dimm)
+            return PlanDIMM(name: mapping.dimm, handle: dimm?.handle,
+                            hints: topology.hasFlushHints ? dimm?.flushHints : nil)
+        }
+        var shared: [UInt64: [String]] = [:]
+        for page in region.flushHintPages ?? [] where !page.sharedWith.isEmpty {
+            shared[page.page] = page.sharedWith
+        }
+        self.init(name: region.dev, enabled: region.enabled, persistenceDomain: region.persistenceDomain.rawValue,
+                  deepFlush: region.deepFlush, dimms: dimms, sharedPages: shared)
+    }
+
+    /// The sysfs file whose write of "1" makes the kernel flush the region.
+    public var deepFlushPath: String { "/sys/bus/nd/devices/\(name)/deep_flush" }
+
+    /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, with their users.
+    public var hintPages: [HintPageUse] {
+        var users: [UInt64: [String]] = [:]
+        for dimm in dimms {
+            for hint in dimm.hints ?? [] {
+                let page = hint & ~(PlanConstants.pageSize - 1)
+                if !(users[page] ?? []).contains(dimm.name) { users[page, default: []].append(dimm.name) }
+            }
+        }
+        return users.keys.sorted().map { HintPageUse(page: $0, dimms: users[$0] ?? [], sharedWith: sharedPages[$0] ?? []) }
+    }
+}
+
+/// Page size and the /dev/mem path plans use.
+public enum PlanConstants {
+    /// x86-64 base page size: the unit a VMM maps.
+    public static let pageSize: UInt64 = 4096
+    /// Where physical pages are mapped from.
+    public static let devMem = "/dev/mem"
+}
+
+/// Whether `mmap(MAP_SHARED_VALIDATE | MAP_SYNC)` was accepted on the backend.
+public enum MapSyncProbe: Sendable, Equatable {
+    /// Accepted: the file's block mapping is durable before a write fault returns.
+    case accepted
+    /// Refused, with the reason (`EOPNOTSUPP`: not DAX, …).
+    case refused(String)
+}
+
+/// What the VMM backs the guest's NVDIMM with.
+public enum Backend: Sendable, Equatable {
+    /// A device-dax character device (`/dev/daxX.Y`) in `region`.
+    case deviceDAX(path: String, region: String)
+    /// An fsdax namespace's block device (`/dev/pmemN`) opened without DAX: writes go
+    /// through the page cache.
+    case blockDevice(path: String, region: String)
+    /// A regular file on a filesystem on `region`'s block device.
+    case daxFile(path: String, region: String, mapSync: MapSyncProbe, fullyAllocated: Bool)
+    /// Anything else: a file on a filesystem not on an NVDIMM region.
+    case otherFile(path: String)
+
+    /// The path the VMM opens.
+    public var path: String {
+        switch self {
+        case .deviceDAX(let p, _), .blockDevice(let p, _), .daxFile(let p, _, _, _), .otherFile(let p): return p
+        }
+    }
+
+    /// The region the backend is on, if any.
+    public var region: String? {
+        switch self {
+        case .deviceDAX(_, let r), .blockDevice(_, let r), .daxFile(_, let r, _, _): return r
+        case .otherFile: return nil
+        }
+    }
+
+    /// The kind's name as `flushctl plan` prints it.
+    public var kindName: String {
+        switch self {
+        case .deviceDAX: return "devdax"
+        case .blockDevice: return "block_device"
+        case .daxFile: return "dax_file"
+        case .otherFile: return "file"
+        }
+    }
+}
+
+/// How the VMM must handle the guest's flush-hint writes.
+public enum PlanMethod: String, Sendable, Equatable {
+    /// Map the host's hint pages into the guest: its hint writes reach the hardware.
+    case passthrough
+    /// Trap the guest's hint writes and write "1" to the region's `deep_flush`.
+    case deepFlush = "deep_flush"
+    /// Trap the guest's hint writes and fsync the backend.
+    case fsync
+    /// Give the guest no flush hints: the platform makes writes durable without them.
+    case none
+}
+
+/// One page to map from /dev/mem for passthrough.
+public struct PassthroughRange: Sendable, Equatable {
+    /// Where to map from: always /dev/mem.
+    public var path: String
+    /// The page's physical address, the mmap offset.
+    public var offset: UInt64
+    /// The mapping length (one page).
+    public var length: UInt64
+    /// The hints in the page.
+    public var hints: [RangeHint]
+    /// Where the guest sees the page, when a guest base was given.
+    public var guestAddress: UInt64?
+
+    /// Creates a range.
+    public init(path: String = PlanConstants.devMem, offset: UInt64, length: UInt64 = PlanConstants.pageSize,
+                hints: [RangeHint], guestAddress: UInt64? = nil) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.hints = hints
+        self.guestAddress = guestAddress
+    }
+}
+
+/// A hint inside a passthrough page.
+public struct RangeHint: Sendable, Equatable {
+    /// The DIMM (`nmemN`).
+    public var dimm: String
+    /// Its NFIT device handle.
+    public var handle: UInt32
+    /// The byte offset in the page.
+    public var offset: UInt64
+
+    /// Creates a hint.
+    public init(dimm: String, handle: UInt32, offset: UInt64) {
+        self.dimm = dimm
+        self.handle = handle
+        self.offset = offset
+    }
+}
+
+/// A plan for one backend.
+public struct Plan: Sendable, Equatable {
+    /// The method.
+    public var method: PlanMethod
+    /// One actionable sentence saying why.
+    public var reason: String
+    /// The backend path.
+    public var backend: String
+    /// The backend kind (`devdax`, `block_device`, `dax_file`, `file`).
+    public var backendKind: String
+    /// The region, when the backend is on one.
+    public var region: String?
+    /// The region's DIMMs in interleave order.
+    public var dimms: [PlanDIMM]
+    /// The region's persistence domain.
+    public var persistenceDomain: String?
+    /// For passthrough: one range per distinct hint page.
+    public var ranges: [PassthroughRange]
+    /// For deep_flush: the sysfs file to write "1" to.
+    public var deepFlushPath: String?
+    /// For passthrough with a guest base: the guest's DIMMs and their flush hint structures.
+    public var guest: GuestLayout?
+
+    /// Creates a plan.
+    public init(method: PlanMethod, reason: String, backend: String, backendKind: String, region: String?,
+                dimms: [PlanDIMM] = [], persistenceDomain: String? = nil, ranges: [PassthroughRange] = [],
+                deepFlushPath: String? = nil, guest: GuestLayout? = nil) {
+        self.method = method
+        self.reason = reason
+        self.backend = backend
+        self.backendKind = backendKind
+        self.region = region
+        self.dimms = dimms
+        self.persistenceDomain = persistenceDomain
+        self.ranges = ranges
+        self.deepFlushPath = deepFlushPath
+        self.guest = guest
+    }
+}
+
+/// Why no plan could be made. Each is bad input or a host that cannot do what was asked.
+public enum PlanError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The guest base address is not page aligned.
+    case unalignedGuestBase(UInt64)
+    /// The guest base plus the mapped pages overflows 64 bits.
+    case guestBaseOverflow(UInt64)
+    /// The backend is on a region but no facts for it were given.
+    case regionMissing(String)
+    /// The backend's region and the facts given are different regions.
+    case regionMismatch(backend: String, facts: String)
+    /// The region is disabled.
+    case regionDisabled(String)
+    /// No method keeps the guest's writes durable for this backend.
+    case noSafeMethod(String)
+
+    /// The error as one line, naming what was wrong and where.
+    public var description: String {
+        switch self {
+        case .unalignedGuestBase(let base):
+            return "guest base \(planHex(base)) is not aligned to \(PlanConstants.pageSize) bytes"
+        case .guestBaseOverflow(let base):
+            return "guest base \(planHex(base)) leaves no room for the hint pages below 2^64"
+        case .regionMissing(let region):
+            return "\(region): no such region in the NVDIMM topology"
+        case .regionMismatch(let backend, let facts):
+            return "backend is on \(backend) but the facts given are for \(facts)"
+        case .regionDisabled(let region):
+            return "\(region) is disabled; enable it first (ndctl enable-region \(region))"
+        case .noSafeMethod(let why):
+            return why
+        }
+    }
+}
+
+/// Decides plans.
+public enum Planner {
+    /// Decides how a VMM must handle the guest's flush-hint writes for `backend`.
+    ///
+    /// - Parameters:
+    ///   - backend: what the guest's NVDIMM is backed by (with the MAP_SYNC probe for files).
+    ///   - region: the facts of the backend's region; `nil` for a backend on no region.
+    ///   - checks: the verdicts of ``DevMemChecks/evaluate(facts:region:pages:proofs:)`` for the
+    ///     region's hint pages, with the mmap proof. Passthrough needs every page proven.
+    ///   - guestBase: where the guest sees the first hint page (page aligned); when given, a
+    ///     passthrough plan includes the guest's DIMMs and flush hint structures.
+    /// - Throws: ``PlanError`` for an unaligned guest base, a disabled or missing region, or
+    ///   a backend no method can make durable.
+    public static func plan(backend: Backend, region: RegionFacts?, checks: [Check],
+                            guestBase: UInt64? = nil) throws(PlanError) -> Plan {
+        if let guestBase, guestBase % PlanConstants.pageSize != 0 {
+            throw .unalignedGuestBase(guestBase)
+        }
+
+        // Backends whose writes go through the page cache or whose blocks can move: fsync.
+        switch backend {
+        case .otherFile(let path):
+            return fsyncPlan(backend, region: nil, reason: "\(path) is not on an NVDIMM region, so the guest's writes reach it through the page cache: fsync it on every guest flush.")
+        case .blockDevice(let path, let name):
+            return fsyncPlan(backend, region: region, name: name, reason: "\(path) is opened without DAX, so the guest's writes sit in the page cache: fsync it on every guest flush.")
+        case .daxFile(let path, let name, .refused(let why), _):
+            return fsyncPlan(backend, region: region, name: name, reason: "mmap(MAP_SYNC) on \(path) was refused (\(why)), so the file's block mapping is only durable after fsync: fsync it on every guest flush.")
+        case .daxFile(let path, let name, .accepted, false):
+            return fsyncPlan(backend, region: region, name: name, reason: "\(path) is not fully allocated, so a guest write into a hole allocates blocks whose metadata only fsync makes durable: fsync it on every guest flush (or preallocate it with fallocate and plan again).")
+        case .deviceDAX, .daxFile:
+            break
+        }
+
+        guard let regionName = backend.region else { throw .noSafeMethod("\(backend.path): not on an NVDIMM region") }
+        guard let region else { throw .regionMissing(regionName) }
+        guard region.name == regionName else { throw .regionMismatch(backend: regionName, facts: region.name) }
+        guard region.enabled else { throw .regionDisabled(region.name) }
+
+        // The safer methods, for when passthrough is refused.
+        func fallback(_ why: String) throws(PlanError) -> Plan {
+            if region.deepFlush == 1 {
+                return Plan(method: .deepFlush, reason: "\(why); trap the guest's flush-hint writes and write 1 to \(region.deepFlushPath), which makes the kernel flush every DIMM of \(region.name).",
+                            backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
+                            persistenceDomain: region.persistenceDomain, deepFlushPath: region.deepFlushPath)
+            }
+            let deepFlushState = region.deepFlush.map { "reads \($0)" } ?? "is missing or unreadable"
+            if case .daxFile = backend {
+                return Plan(method: .fsync, reason: "\(why), and \(region.deepFlushPath) \(deepFlushState); trap the guest's flush-hint writes and fsync \(backend.path), which flushes \(region.name) through the filesystem.",
+                            backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
+                            persistenceDomain: region.persistenceDomain)
+            }
+            throw .noSafeMethod("\(backend.path): \(why), and \(region.deepFlushPath) \(deepFlushState), so no method can make the guest's writes durable")
+        }
+
+        if region.dimms.isEmpty {
+            return try fallback("\(region.name) has no DIMMs in the NFIT, so whether it needs flush hints is unknown")
+        }
+        let unknown = region.dimms.filter { $0.hints == nil }
+        if !unknown.isEmpty {
+            return try fallback("the flush hints of \(names(unknown)) are unknown (the NFIT could not be read)")
+        }
+        let withHints = region.dimms.filter { !($0.hints ?? []).isEmpty }
+        if withHints.isEmpty {
+            if region.deepFlush == 1 {
+                return try fallback("the NFIT lists no flush hints for \(region.name) but its deep_flush reads 1, so the kernel and the NFIT disagree")
+            }
+            return Plan(method: .none, reason: "No DIMM of \(region.name) has flush hints, so the platform (persistence domain \(region.persistenceDomain)) makes writes durable once they reach the memory controller: give the guest no flush hints.",
+                        backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
+                        persistenceDomain: region.persistenceDomain)
+        }
+        if withHints.count != region.dimms.count {
+            let without = region.dimms.filter { ($0.hints ?? []).isEmpty }
+            return try fallback("\(names(without)) of \(region.name) \(without.count == 1 ? "has" : "have") no flush hints while \(names(withHints)) \(withHints.count == 1 ? "has" : "have"), so neither passthrough nor none is safe")
+        }
+
+        // Every DIMM has hints: passthrough if the guest layout can mirror the region and
+        // every page is proven mappable.
+        if let why = layoutObstacle(region) {
+            return try fallback(why)
+        }
+        let pages = region.hintPages
+        if let why = checkObstacle(checks, pages: pages.map(\.page)) {
+            return try fallback(why)
+        }
+        if let guestBase {
+            let span = UInt64(pages.count) * PlanConstants.pageSize
+            if guestBase.addingReportingOverflow(span).overflow { throw .guestBaseOverflow(guestBase) }
+        }
+
+        var ranges: [PassthroughRange] = []
+        for (index, use) in pages.enumerated() {
+            var hints: [RangeHint] = []
+            for dimm in region.dimms {
+                for hint in dimm.hints ?? [] where hint & ~(PlanConstants.pageSize - 1) == use.page {
+                    // layoutObstacle guaranteed every handle is known.
+                    hints.append(RangeHint(dimm: dimm.name, handle: dimm.handle ?? 0, offset: hint - use.page))
+                }
+            }
+            ranges.append(PassthroughRange(offset: use.page, hints: hints,
+                                           guestAddress: guestBase.map { $0 + UInt64(index) * PlanConstants.pageSize }))
+        }
+        let guest = guestBase.map { GuestLayout.mirroring(region: region, ranges: ranges, base: $0) }
+        let warned = checks.filter { $0.verdict == .warn }.map(\.id.rawValue)
+        let caveat = warned.isEmpty ? "" : " (heed the warnings: \(Array(Set(warned)).sorted().joined(separator: ", ")))"
+        return Plan(method: .passthrough,
+                    reason: "Every DIMM of \(region.name) has flush hints and \(pages.count == 1 ? "its hint page was" : "all \(pages.count) of its hint pages were") mapped from /dev/mem: map \(pages.count == 1 ? "it" : "them") into the guest and give it one DIMM per host DIMM, each with its own hints\(caveat).",
+                    backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
+                    persistenceDomain: region.persistenceDomain, ranges: ranges, guest: guest)
+    }
+
+    /// Why the guest layout cannot mirror the region (one guest DIMM per host DIMM, each
+    /// with its own hint), or `nil` when it can.
+    static func layoutObstacle(_ region: RegionFacts) -> String? {
+        let noHandle = region.dimms.filter { $0.handle == nil }
+        if !noHandle.isEmpty {
+            return "the NFIT handles of \(names(noHandle)) are unknown, so the guest's DIMMs cannot mirror them"
+        }
+        var seen: Set<UInt32> = []
+        for dimm in region.dimms {
+            guard let handle = dimm.handle else { continue }
+            if !seen.insert(handle).inserted {
+                return "handle \(planHex(handle)) appears twice in \(region.name), so the guest's DIMMs cannot mirror the interleave set"
+            }
+        }
+        for dimm in region.dimms {
+            let hints = dimm.hints ?? []
+            if hints.count > Int(UInt16.max) {
+                return "\(dimm.name) has \(hints.count) flush hints, more than an NFIT flush hint structure holds"
+            }
+            if let bad = hints.first(where: { $0 % 8 != 0 }) {
+                return "\(dimm.name)'s flush hint \(planHex(bad)) is not 8-byte aligned, so it cannot be written with one 8-byte store"
+            }
+        }
+        return nil
+    }
+
+    /// Why the checks do not prove passthrough safe and possible, or `nil` when they do.
+    static func checkObstacle(_ checks: [Check], pages: [UInt64]) -> String? {
+        if let bad = checks.filter({ !$0.verdict.allowsPassthrough }).max(by: { $0.verdict < $1.verdict }) {
+            let fix = bad.fix.map { " (\($0.hasSuffix(".") ? String($0.dropLast()) : $0))" } ?? ""
+            let finding = bad.finding.hasSuffix(".") ? String(bad.finding.dropLast()) : bad.finding
+            return "passthrough is refused because \(bad.id.rawValue) is \(bad.verdict.rawValue): \(finding)\(fix)"
+        }
+        for id in [CheckID.privilege, .devmemRestrictions] where !checks.contains(where: { $0.id == id }) {
+            return "passthrough is refused because the \(id.rawValue) check was not run"
+        }
+        for page in pages {
+            for id in [CheckID.iomemOwner, .mmap] where !checks.contains(where: { $0.id == id && $0.page == page && $0.verdict.allowsPassthrough }) {
+                return "passthrough is refused because page \(planHex(page)) has no passing \(id.rawValue) check"
+            }
+        }
+        return nil
+    }
+
+    private static func fsyncPlan(_ backend: Backend, region: RegionFacts?, name: String? = nil, reason: String) -> Plan {
+        let facts = region.flatMap { $0.name == name ? $0 : nil }
+        return Plan(method: .fsync, reason: reason, backend: backend.path, backendKind: backend.kindName,
+                    region: name, dimms: facts?.dimms ?? [], persistenceDomain: facts?.persistenceDomain)
+    }
+
+    private static func names(_ dimms: [PlanDIMM]) -> String {
+        dimms.map(\.name).joined(separator: ", ")
+    }
+}

@@ -1,0 +1,51 @@
+import Testing
+import NFIT
+@testable import FlushHint
+
+@Suite struct NFITSourceTests {
+    /// A minimal valid NFIT: one SPA range, two DIMMs, hints for both (one listed twice).
+    func tableBytes() throws -> [UInt8] {
+        let table = NFITTable(subtables: [
+            .spaRange(NFITSPARange(rangeIndex: 1, rangeType: .persistentMemory, base: 0x30000000, length: 0x2000000)),
+            .flushHintAddress(NFITFlushHintAddress(deviceHandle: NFITDeviceHandle(rawValue: 0x1),
+                                                   hintAddresses: [0x37fff000, 0x37fff040])),
+            .flushHintAddress(NFITFlushHintAddress(deviceHandle: NFITDeviceHandle(rawValue: 0x101),
+                                                   hintAddresses: [0x37ffe000])),
+        ])
+        return try table.sealed().encode()
+    }
+
+    @Test func hintsByHandleFromTableBytes() throws {
+        let hints = try NFITFlushHints.hints(fromTableBytes: try tableBytes())
+        #expect(hints == [0x1: [0x37fff000, 0x37fff040], 0x101: [0x37ffe000]])
+    }
+
+    @Test func garbageIsAnInvalidTableNamingThePath() {
+        #expect(throws: NFITReadError.self) {
+            try NFITFlushHints.hints(fromTableBytes: [0x4e, 0x46], path: "/tmp/x")
+        }
+        do {
+            _ = try NFITFlushHints.hints(fromTableBytes: Array("DSDTxxxx".utf8), path: "/tmp/x")
+            Issue.record("decoded a DSDT as an NFIT")
+        } catch {
+            guard case .invalid = error.reason else { Issue.record("wrong reason \(error.reason)"); return }
+            #expect(error.description.hasPrefix("/tmp/x is not a valid NFIT"))
+        }
+    }
+
+    @Test func missingFileIsAbsent() {
+        do {
+            _ = try NFITFlushHints.read(path: "/nonexistent/flushctl-test/NFIT")
+            Issue.record("read a file that does not exist")
+        } catch {
+            #expect(error.reason == .absent)
+        }
+    }
+
+    @Test func permissionDeniedNamesTheFileAndPrivilege() {
+        let e = NFITReadError(path: "/sys/firmware/acpi/tables/NFIT", reason: .permissionDenied)
+        #expect(e.description.contains("/sys/firmware/acpi/tables/NFIT"))
+        #expect(e.description.contains("root"))
+        #expect(e.description.contains("CAP_DAC_READ_SEARCH"))
+    }
+}

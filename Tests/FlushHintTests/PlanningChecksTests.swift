@@ -1,0 +1,116 @@
+import Testing
+@testable import FlushHint
+
+private func config(_ text: String) -> Result<KernelConfig, HostFactError> {
+    Result { () throws(HostFactError) in try KernelConfig.parse(text, source: "/boot/config-test") }
+}
+private let bothStrict = config("CONFIG_STRICT_DEVMEM=y\nCONFIG_IO_STRICT_DEVMEM=y\n")
+private let strictOnly = config("CONFIG_STRICT_DEVMEM=y\n# CONFIG_IO_STRICT_DEVMEM is not set\n")
+private let noStrict = config("# CONFIG_STRICT_DEVMEM is not set\n")
+private let unreadable: Result<KernelConfig, HostFactError> = .failure(HostFactError(path: "/proc/config.gz", message: "is gzip-compressed"))
+private let relaxed: Result<KernelCommandLine, HostFactError> = .success(.parse("root=/dev/vda iomem=relaxed"))
+private let plain: Result<KernelCommandLine, HostFactError> = .success(.parse("root=/dev/vda quiet"))
+private let noCmdline: Result<KernelCommandLine, HostFactError> = .failure(HostFactError(path: "/proc/cmdline", message: "cannot open"))
+
+@Suite("Planning: checks")
+struct PlanningChecksTests {
+    @Test func privilegeVerdicts() {
+        #expect(DevMemChecks.privilege(Privilege(effectiveUID: 0, effectiveCapabilities: 0x1ff_ffff_ffff)).verdict == .ok)
+        #expect(DevMemChecks.privilege(Privilege(effectiveUID: 1000, effectiveCapabilities: 1 << 17)).verdict == .ok)
+        let containerRoot = DevMemChecks.privilege(Privilege(effectiveUID: 0, effectiveCapabilities: 0x1ff_fffd_ffff))
+        #expect(containerRoot.verdict == .fail)
+        #expect(containerRoot.finding.contains("CAP_SYS_RAWIO"))
+        #expect(containerRoot.fix != nil)
+        #expect(DevMemChecks.privilege(Privilege(effectiveUID: 1000, effectiveCapabilities: 0)).verdict == .fail)
+        #expect(DevMemChecks.privilege(Privilege(effectiveUID: 1000, effectiveCapabilities: nil)).verdict == .unknown)
+        #expect(DevMemChecks.privilege(Privilege(effectiveUID: 0, effectiveCapabilities: nil)).verdict == .ok)
+    }
+
+    @Test func strictDevMemWithoutRelaxedFails() {
+        let check = DevMemChecks.restrictions(config: bothStrict, commandLine: plain)
+        #expect(check.id == .devmemRestrictions)
+        #expect(check.verdict == .fail)
+        #expect(check.finding.contains("EPERM"))
+        #expect(check.fix == "Boot with iomem=relaxed.")
+    }
+
+    @Test func restrictionsMatrix() {
+        #expect(DevMemChecks.restrictions(config: bothStrict, commandLine: relaxed).verdict == .ok)
+        #expect(DevMemChecks.restrictions(config: strictOnly, commandLine: plain).verdict == .ok)
+        #expect(DevMemChecks.restrictions(config: noStrict, commandLine: plain).verdict == .ok)
+        // Unknown configuration: unknown, unless iomem=relaxed settles it.
+        #expect(DevMemChecks.restrictions(config: unreadable, commandLine: plain).verdict == .unknown)
+        #expect(DevMemChecks.restrictions(config: unreadable, commandLine: relaxed).verdict == .ok)
+        // Both options set and no command line: unknown, never ok.
+        #expect(DevMemChecks.restrictions(config: bothStrict, commandLine: noCmdline).verdict == .unknown)
+        #expect(DevMemChecks.restrictions(config: strictOnly, commandLine: noCmdline).verdict == .ok)
+    }
+
+    @Test func revocationSince58() {
+        let old = DevMemChecks.revocation(release: "5.4.0-150-generic", config: bothStrict, commandLine: plain, region: "region0")
+        #expect(old.verdict == .ok)
+        let new = DevMemChecks.revocation(release: "6.1.0-18-amd64", config: bothStrict, commandLine: plain, region: "region0")
+        #expect(new.verdict == .warn)
+        #expect(new.finding.contains("region0") && new.finding.contains("CONFIG_IO_STRICT_DEVMEM"))
+        #expect(new.fix?.contains("iomem=relaxed") == true)
+        #expect(DevMemChecks.revocation(release: "5.8.0", config: bothStrict, commandLine: plain, region: "region0").verdict == .warn)
+        #expect(DevMemChecks.revocation(release: "6.1.0", config: bothStrict, commandLine: relaxed, region: "region0").verdict == .ok)
+        // The revocation is compiled only with CONFIG_IO_STRICT_DEVMEM.
+        #expect(DevMemChecks.revocation(release: "6.1.0", config: strictOnly, commandLine: plain, region: "region0").verdict == .ok)
+        #expect(DevMemChecks.revocation(release: "6.1.0", config: noStrict, commandLine: plain, region: "region0").verdict == .ok)
+        // Unknown facts: warn.
+        #expect(DevMemChecks.revocation(release: "6.1.0", config: unreadable, commandLine: plain, region: "region0").verdict == .warn)
+        #expect(DevMemChecks.revocation(release: nil, config: strictOnly, commandLine: plain, region: "region0").verdict == .warn)
+    }
+
+    @Test func ownerVerdicts() throws {
+        let map: Result<IOMemMap, HostFactError> = .success(try IOMemMap.parse(iomemFixture))
+        #expect(DevMemChecks.owner(page: 0x37fff000, iomem: map, region: "region0").verdict == .ok)
+        let ram = DevMemChecks.owner(page: 0x0100_0000, iomem: map, region: "region0")
+        #expect(ram.verdict == .fail && ram.finding.contains("System RAM"))
+        let device = DevMemChecks.owner(page: 0x37ffe000, iomem: map, region: "region0")
+        #expect(device.verdict == .fail && device.finding.contains("0000:00:02.0"))
+        let nested = DevMemChecks.owner(page: 0x3800_3000, iomem: map, region: "region0")
+        #expect(nested.verdict == .fail)
+        let nothing = DevMemChecks.owner(page: 0x3800_1000, iomem: map, region: "region0")
+        #expect(nothing.verdict == .warn && nothing.fix?.contains("enable-region") == true)
+        let hidden: Result<IOMemMap, HostFactError> = .success(try IOMemMap.parse("00000000-00000000 : ndbus0\n"))
+        let h = DevMemChecks.owner(page: 0x37fff000, iomem: hidden, region: "region0")
+        #expect(h.verdict == .unknown && h.finding.contains("zeroed"))
+        let failed: Result<IOMemMap, HostFactError> = .failure(HostFactError(path: "/proc/iomem", message: "cannot open"))
+        #expect(DevMemChecks.owner(page: 0x37fff000, iomem: failed, region: "region0").verdict == .unknown)
+    }
+
+    @Test func sharedPageWarns() {
+        let alone = DevMemChecks.sharing(HintPageUse(page: 0x37fff000, dimms: ["nmem0"]), region: "region0")
+        #expect(alone.verdict == .ok)
+        let shared = DevMemChecks.sharing(HintPageUse(page: 0x37fff000, dimms: ["nmem0"], sharedWith: ["region1"]), region: "region0")
+        #expect(shared.verdict == .warn)
+        #expect(shared.finding.contains("region1") && shared.finding.contains("another tenant"))
+    }
+
+    @Test func mmapProof() {
+        #expect(DevMemChecks.mapping(page: 0x1000, proof: .mapped).verdict == .ok)
+        #expect(DevMemChecks.mapping(page: 0x1000, proof: .notTried).verdict == .unknown)
+        let failed = DevMemChecks.mapping(page: 0x1000, proof: .failed("Operation not permitted"))
+        #expect(failed.verdict == .fail && failed.finding.contains("Operation not permitted"))
+    }
+
+    @Test func evaluateOrderAndPerPageChecks() throws {
+        let facts = HostFacts(privilege: Privilege(effectiveUID: 0, effectiveCapabilities: 1 << 17),
+                              config: strictOnly, commandLine: plain, release: "6.1.0",
+                              iomem: .success(try IOMemMap.parse(iomemFixture)))
+        let pages = [HintPageUse(page: 0x37fff000, dimms: ["nmem0"]), HintPageUse(page: 0x3800_0000, dimms: ["nmem1"], sharedWith: ["region1"])]
+        let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: pages, proofs: [0x37fff000: .mapped])
+        #expect(checks.map(\.id) == [.privilege, .devmemRestrictions, .devmemRevocation,
+                                     .iomemOwner, .sharedPage, .mmap, .iomemOwner, .sharedPage, .mmap])
+        #expect(checks.map(\.verdict) == [.ok, .ok, .ok, .ok, .ok, .ok, .ok, .warn, .unknown])
+        #expect(checks[6].page == 0x3800_0000)
+    }
+
+    @Test func verdictOrder() {
+        #expect(Verdict.ok < .warn && Verdict.warn < .unknown && Verdict.unknown < .fail)
+        #expect(Verdict.ok.allowsPassthrough && Verdict.warn.allowsPassthrough)
+        #expect(!Verdict.fail.allowsPassthrough && !Verdict.unknown.allowsPassthrough)
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+
+/// One command's outcome inside the emulated host.
+struct CommandResult: Sendable { let command: String; let stdout: String; let stderr: String; let status: Int32 }
+
+/// Why the emulated host could not run the commands: packages, build, boot, timeout or a failing setup command.
+/// The description carries `Tests/hostsim/run`'s message, including the guest console's tail when the boot failed.
+struct EmulatedHostError: Error, CustomStringConvertible {
+    /// The whole message, several lines when the console tail is included.
+    let description: String
+}
+
+/// Boots the emulated NVDIMM host (`Tests/hostsim/run`, see docs/emulated-host.md) from tests.
+enum EmulatedHost {
+    /// Everything one boot reports: the command results plus what the host side built.
+    struct Boot: Sendable {
+        /// One result per command, in order.
+        let results: [CommandResult]
+        /// md5 (lowercase hex) of the NFIT the scenario built and QEMU installed; nil when the scenario has none of its own.
+        let nfitMD5: String?
+        /// The guest kernel's command line.
+        let append: String
+        /// Guest uptime (seconds) when /init started and when the last command ended; host wall-clock seconds.
+        let bootedAt: Double, endedAt: Double, wallSeconds: Double
+    }
+
+    /// Boots `scenario` (a name in Tests/hostsim/scenarios or a path), runs `commands` in order in one boot, returns one result per command.
+    static func run(scenario: String, commands: [String], append: String = "") throws -> [CommandResult] {
+        try boot(scenario: scenario, commands: commands, append: append).results
+    }
+
+    /// Like `run`, with the host-side facts of the boot (the NFIT's checksum, the kernel command line, timings).
+    static func boot(scenario: String, commands: [String], append: String = "") throws -> Boot {
+        let flushctl = try flushctlBinary.get()
+        let resultsFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("hostsim-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: resultsFile) }
+        var arguments = ["--scenario", scenario, "--flushctl", flushctl, "--results", resultsFile.path]
+        if !append.isEmpty { arguments += ["--append", append] }
+        for command in commands { arguments += ["--cmd", command] }
+        // One boot at a time per test process, whatever suites run in parallel: 2 cores, and
+        // boot times (and timeouts) stay predictable.
+        bootLock.lock()
+        let (status, _, errorText): (Int32, String, String)
+        do {
+            defer { bootLock.unlock() }
+            (status, _, errorText) = try runScript(arguments)
+        }
+        guard status == 0 else {
+            throw EmulatedHostError(description: "Tests/hostsim/run --scenario \(scenario) failed (exit \(status)):\n\(errorText)")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: resultsFile) } catch {
+            throw EmulatedHostError(description: "Tests/hostsim/run wrote no results file \(resultsFile.path): \(error)")
+        }
+        let document: ResultsDocument
+        do { document = try JSONDecoder().decode(ResultsDocument.self, from: data) } catch {
+            throw EmulatedHostError(description: "cannot decode \(resultsFile.path): \(error)")
+        }
+        guard document.results.count == commands.count else {
+            throw EmulatedHostError(description: "asked for \(commands.count) commands, got \(document.results.count) results")
+        }
+        return Boot(
+            results: document.results.map {
+                CommandResult(command: $0.command, stdout: $0.stdout, stderr: $0.stderr, status: $0.status)
+            },
+            nfitMD5: document.nfit_md5, append: document.append,
+            bootedAt: document.times.booted, endedAt: document.times.end, wallSeconds: document.times.wall)
+    }
+
+    /// Serialises boots across all suites of the test process; hold it around any other way of booting.
+    static let bootLock = NSLock()
+
+    /// The repository root: this file is Tests/HostTests/EmulatedHost.swift.
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The flushctl the guests get, prepared once per test process (packages, kernel and a release build when stale).
+    static let flushctlBinary: Result<String, EmulatedHostError> = {
+        do {
+            let (status, output, errorText) = try runScript(["--build-only"])
+            let path = output.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard status == 0, !path.isEmpty else {
+                return .failure(EmulatedHostError(
+                    description: "Tests/hostsim/run --build-only failed (exit \(status)):\n\(errorText)"))
+            }
+            return .success(path)
+        } catch let error as EmulatedHostError {
+            return .failure(error)
+        } catch {
+            return .failure(EmulatedHostError(description: "Tests/hostsim/run --build-only: \(error)"))
+        }
+    }()
+
+    /// Runs Tests/hostsim/run with `arguments`; returns its exit status, stdout and stderr.
+    private static func runScript(_ arguments: [String]) throws -> (Int32, String, String) {
+        let script = repositoryRoot.appendingPathComponent("Tests/hostsim/run")
+        guard FileManager.default.isExecutableFile(atPath: script.path) else {
+            throw EmulatedHostError(description: "\(script.path) is missing or not executable")
+        }
+        let process = Process()
+        process.executableURL = script
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        // Files, not pipes: nothing can fill up and block while QEMU runs.
+        let directory = FileManager.default.temporaryDirectory
+        let outURL = directory.appendingPathComponent("hostsim-\(UUID().uuidString).out")
+        let errURL = directory.appendingPathComponent("hostsim-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let outHandle = try FileHandle(forWritingTo: outURL)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        do { try process.run() } catch {
+            throw EmulatedHostError(description: "cannot start \(script.path): \(error)")
+        }
+        process.waitUntilExit()
+        try? outHandle.close()
+        try? errHandle.close()
+        let output = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let errorText = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, output, errorText)
+    }
+
+    /// The JSON document `Tests/hostsim/run --results` writes.
+    private struct ResultsDocument: Decodable {
+        struct Result: Decodable { let command: String; let status: Int32; let stdout: String; let stderr: String }
+        struct Times: Decodable { let booted: Double; let ready: Double; let end: Double; let wall: Double }
+        let results: [Result]
+        let nfit_md5: String?
+        let append: String
+        let times: Times
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import NFIT
+
+/// Test helpers: fixtures, temporary directories, running iasl and the built flushctl.
+enum Support {
+    /// The fixtures directory (the test bundle's copy, or the source tree's).
+    static var fixtures: URL {
+        if let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil) { return url }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    }
+
+    /// The `.asl` fixtures, by name without extension.
+    static let fixtureNames = ["template", "interleave-2way-hints", "multi-dimm", "single-dimm"]
+
+    static func fixture(_ name: String) -> URL { fixtures.appendingPathComponent("\(name).asl") }
+
+    /// A new empty temporary directory.
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("nfit-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    struct RunResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `executable` with `arguments`, capturing both outputs.
+    static func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> RunResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        // stdout through a pipe, stderr through a file, so neither can block the other.
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("nfit-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = errHandle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try? errHandle.close()
+        let errData = FileManager.default.contents(atPath: errURL.path) ?? Data()
+        return RunResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// The path of `iasl`, or a failed test saying how to install it.
+    static func iasl() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
+            let candidate = "\(dir)/iasl"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        Issue.record("iasl (ACPICA) is not installed: apt-get install acpica-tools")
+        throw MissingTool(name: "iasl")
+    }
+
+    struct MissingTool: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "\(name) not found: apt-get install acpica-tools" }
+    }
+
+    struct ToolFailed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Compiles an `.asl` data-table source with `iasl -p`, returning the table's bytes.
+    static func compile(_ asl: URL) throws -> [UInt8] {
+        let iasl = try iasl()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out")
+        let r = try run(iasl, ["-p", out.path, asl.path], in: dir)
+        let aml = dir.appendingPathComponent("out.aml")
+        guard r.status == 0, let data = FileManager.default.contents(atPath: aml.path) else {
+            throw ToolFailed(description: "iasl -p failed on \(asl.lastPathComponent) (status \(r.status)):\n\(r.stdout)\n\(r.stderr)")
+        }
+        return [UInt8](data)
+    }
+
+    /// Disassembles table bytes with `iasl -d`, returning the `.dsl` text.
+    static func disassemble(_ bytes: [UInt8]) throws -> String {
+        let iasl = try iasl()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let aml = dir.appendingPathComponent("table.aml")
+        try Data(bytes).write(to: aml)
+        let r = try run(iasl, ["-d", aml.path], in: dir)
+        let dsl = dir.appendingPathComponent("table.dsl")
+        guard r.status == 0, let data = FileManager.default.contents(atPath: dsl.path) else {
+            throw ToolFailed(description: "iasl -d failed (status \(r.status)):\n\(r.stdout)\n\(r.stderr)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The compiled bytes of fixture `name`.
+    static func compiledFixture(_ name: String) throws -> [UInt8] { try compile(fixture(name)) }
+}
