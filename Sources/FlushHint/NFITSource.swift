@@ -40,18 +40,10 @@ public enum NFITFlushHints {
         }
     }
 
-    // ADAPTER (the one place that knows the NFIT module's model): hint addresses per raw
-    // device handle. Should the NFIT module publish `NFITTable.flushHintAddresses`, this
-    // becomes `table.flushHintAddresses`. A second structure for one handle appends (the
-    // decoder warns about it), so no hint the firmware lists is lost.
+    /// Hint addresses per raw device handle: the NFIT module's ``NFITTable/flushHintAddresses``
+    /// (a second structure for one handle is ignored, as the kernel ignores it).
     static func flushHintsByHandle(_ table: NFITTable) -> [UInt32: [UInt64]] {
-        var result: [UInt32: [UInt64]] = [:]
-        for subtable in table.subtables {
-            if case .flushHintAddress(let fha) = subtable {
-                result[fha.deviceHandle.rawValue, default: []].append(contentsOf: fha.hintAddresses)
-            }
-        }
-        return result
+        table.flushHintAddresses
     }
 }
 

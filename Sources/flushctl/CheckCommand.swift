@@ -38,6 +38,8 @@ struct CheckCommand: ParsableCommand {
         } else {
             regions = topology.allRegions.map { RegionFacts(region: $0, topology: topology) }
                 .filter { $0.enabled && $0.dimms.contains { !($0.hints ?? []).isEmpty } }
+                // region0 before region1 (libndctl may enumerate them in any order), as ndctl sorts.
+                .sorted { regionNumber($0.name) < regionNumber($1.name) }
         }
         let host = HostFacts.readRunning()
         var results: [(RegionFacts, [Check])] = []
@@ -68,4 +70,9 @@ struct CheckCommand: ParsableCommand {
         let failed = results.contains { $0.1.contains { !$0.verdict.allowsPassthrough } }
         if failed { throw ExitCode(1) }
     }
+}
+
+/// The number of `regionN` for ordering (unparsable names last, by name).
+private func regionNumber(_ name: String) -> (Int, String) {
+    (name.hasPrefix("region") ? Int(name.dropFirst(6)) ?? Int.max : Int.max, name)
 }

@@ -3,7 +3,8 @@ import NFIT
 @testable import FlushHint
 
 @Suite struct NFITSourceTests {
-    /// A minimal valid NFIT: one SPA range, two DIMMs, hints for both (one listed twice).
+    /// A minimal valid NFIT: one SPA range, hints for two DIMMs, a second (ignored) structure for
+    /// the first, and an empty structure for a third.
     func tableBytes() throws -> [UInt8] {
         let table = NFITTable(subtables: [
             .spaRange(NFITSPARange(rangeIndex: 1, rangeType: .persistentMemory, base: 0x30000000, length: 0x2000000)),
@@ -11,13 +12,18 @@ import NFIT
                                                    hintAddresses: [0x37fff000, 0x37fff040])),
             .flushHintAddress(NFITFlushHintAddress(deviceHandle: NFITDeviceHandle(rawValue: 0x101),
                                                    hintAddresses: [0x37ffe000])),
+            .flushHintAddress(NFITFlushHintAddress(deviceHandle: NFITDeviceHandle(rawValue: 0x1),
+                                                   hintAddresses: [0x40000000])),
+            .flushHintAddress(NFITFlushHintAddress(deviceHandle: NFITDeviceHandle(rawValue: 0x1001),
+                                                   hintAddresses: [])),
         ])
         return try table.sealed().encode()
     }
 
     @Test func hintsByHandleFromTableBytes() throws {
         let hints = try NFITFlushHints.hints(fromTableBytes: try tableBytes())
-        #expect(hints == [0x1: [0x37fff000, 0x37fff040], 0x101: [0x37ffe000]])
+        // The first structure for a handle counts, as in the kernel; an empty one gives [].
+        #expect(hints == [0x1: [0x37fff000, 0x37fff040], 0x101: [0x37ffe000], 0x1001: []])
     }
 
     @Test func garbageIsAnInvalidTableNamingThePath() {

@@ -28,9 +28,32 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("hostsim/scenarios")
     }
 
+    /// Every scenario: `name` for Tests/hostsim/scenarios/name.json, `dir/name` one level down.
     static var scenarios: [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: scenariosDirectory.path)) ?? []
-        return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+        let fm = FileManager.default
+        var names: [String] = []
+        for entry in (try? fm.contentsOfDirectory(atPath: scenariosDirectory.path)) ?? [] {
+            if entry.hasSuffix(".json") { names.append(String(entry.dropLast(5))); continue }
+            let sub = scenariosDirectory.appendingPathComponent(entry).path
+            for file in (try? fm.contentsOfDirectory(atPath: sub)) ?? [] where file.hasSuffix(".json") {
+                names.append(entry + "/" + String(file.dropLast(5)))
+            }
+        }
+        // A scenario marked "kernel_rejects" does not come up (ScenarioTests asserts that it fails).
+        return names.filter { !kernelRejects($0) }.sorted()
+    }
+
+    /// Whether the scenario file says the guest kernel cannot boot it.
+    static func kernelRejects(_ scenario: String) -> Bool {
+        let file = scenariosDirectory.appendingPathComponent(scenario + ".json")
+        guard let data = try? Data(contentsOf: file),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return object["kernel_rejects"] != nil
+    }
+
+    /// What `EmulatedHost.run` takes: a plain name, or the file's path for a scenario in a subfolder.
+    static func hostsimArgument(_ scenario: String) -> String {
+        scenario.contains("/") ? scenariosDirectory.appendingPathComponent(scenario + ".json").path : scenario
     }
 
     @Test func everyScenarioNamedInTheBriefExists() {
@@ -50,7 +73,7 @@ import Testing
         commands.append(Self.asNobody("ndctl list -BDRN"))
         commands.append(Self.asNobody("flushctl list -BDRN --json"))
         commands.append(Self.asNobody("id -u; cat /sys/firmware/acpi/tables/NFIT > /dev/null"))
-        let results = try EmulatedHost.run(scenario: scenario, commands: commands)
+        let results = try EmulatedHost.run(scenario: Self.hostsimArgument(scenario), commands: commands)
         try #require(results.count == commands.count, "expected \(commands.count) results, got \(results.count)")
 
         for (i, v) in Self.variants.enumerated() {
@@ -95,6 +118,33 @@ import Testing
         if scenario == "none" || results[0].stdout.isEmpty {
             for r in results.prefix(n) { #expect(r.stdout == "", "\(scenario): \(r.command) printed \(r.stdout)") }
         }
+    }
+
+    /// Disabled namespaces and regions: hidden by default, listed with -i (and -c), as ndctl does.
+    @Test func disabledObjectsMatchNdctl() throws {
+        let steps: [(setup: String, options: [String])] = [
+            ("ndctl disable-namespace namespace0.0 > /dev/null 2>&1; ", ["-N", "-Ni", "-Nc"]),
+            ("ndctl disable-region region0 > /dev/null 2>&1; ", ["-BRDNi", "-RD", "-R", "-Dc", "-Ri -u"]),
+        ]
+        var commands: [String] = []
+        for step in steps {
+            for (i, o) in step.options.enumerated() {
+                commands.append((i == 0 ? step.setup : "") + "ndctl list \(o)")
+                commands.append("flushctl list \(o) --json")
+            }
+        }
+        let results = try EmulatedHost.run(scenario: "interleave", commands: commands)
+        try #require(results.count == commands.count)
+        var listedSomething = false
+        for i in stride(from: 0, to: results.count, by: 2) {
+            let nd = results[i], fc = results[i + 1]
+            let label = "interleave, disabled: \(fc.command)"
+            #expect(nd.status == 0 && fc.status == 0, "\(label): \(nd.stderr) \(fc.stderr)")
+            let ndJSON = try parse(nd.stdout, label + " (ndctl)")
+            listedSomething = listedSomething || ndJSON != nil
+            compare(ndJSON, try parse(fc.stdout, label + " (flushctl)"), path: label, human: fc.command.contains("-u"))
+        }
+        #expect(listedSomething, "ndctl listed nothing in any step: the disable commands did not leave anything to compare")
     }
 
     // MARK: - Comparison
@@ -167,12 +217,17 @@ import Testing
 
     /// Hint addresses per handle from the scenario's NFIT layout; QEMU's own NFIT has none.
     static func expectedHints(scenario: String) throws -> [UInt32: [UInt64]] {
-        func load(_ file: String) throws -> [String: Any] {
-            let data = try Data(contentsOf: scenariosDirectory.appendingPathComponent(file))
-            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(file) is not an object")
+        func load(_ url: URL) throws -> [String: Any] {
+            let data = try Data(contentsOf: url)
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(url.path) is not an object")
         }
-        var document = try load(scenario + ".json")
-        if let reference = document["nfit"] as? String { document = ["nfit": try load(reference)["nfit"] as Any] }
+        let file = scenariosDirectory.appendingPathComponent(scenario + ".json")
+        var document = try load(file)
+        if let reference = document["nfit"] as? String {
+            // A layout borrowed from another scenario, relative to this one's folder.
+            let other = file.deletingLastPathComponent().appendingPathComponent(reference).standardizedFileURL
+            document = ["nfit": try load(other)["nfit"] as Any]
+        }
         guard let nfit = document["nfit"] as? [String: Any] else { return [:] }
         var hints: [UInt32: [UInt64]] = [:]
         for region in nfit["regions"] as? [[String: Any]] ?? [] {
