@@ -1,3 +1,4 @@
+import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,42 +23,26 @@ enum NFITFiles {
 
     /// Reads the whole file at `path`.
     static func read(_ path: String) throws(NFITCommandError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let e = errno
-            switch e {
-            case ENOENT:
-                if path == NFITShowCommand.sysfsPath {
-                    throw NFITCommandError("\(path): no such file: this host's firmware publishes no NFIT (no ACPI NVDIMMs)")
-                }
-                throw NFITCommandError("\(path): no such file")
-            case EACCES, EPERM:
-                if path.hasPrefix("/sys/firmware/acpi/tables/") {
-                    throw NFITCommandError("\(path): permission denied: the kernel publishes ACPI tables mode 0400, reading them needs root (try sudo)")
-                }
-                throw NFITCommandError("\(path): permission denied")
-            default:
-                throw NFITCommandError("\(path): cannot open: \(errnoText(e))")
+        let bytes: [UInt8]
+        do {
+            bytes = try SmallFile.read(path, limit: maximumSize + 1)
+        } catch .noSuchFileOrDirectory {
+            if path == NFITShowCommand.sysfsPath {
+                throw NFITCommandError("\(path): no such file: this host's firmware publishes no NFIT (no ACPI NVDIMMs)")
             }
-        }
-        defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            throw NFITCommandError("\(path): no such file")
+        } catch .permissionDenied, .notPermitted {
+            if path.hasPrefix("/sys/firmware/acpi/tables/") {
+                throw NFITCommandError("\(path): permission denied: the kernel publishes ACPI tables mode 0400, reading them needs root (try sudo)")
+            }
+            throw NFITCommandError("\(path): permission denied")
+        } catch .isDirectory {
             throw NFITCommandError("\(path): is a directory, not a table file")
+        } catch {
+            throw NFITCommandError("\(path): cannot read: \(errnoText(error.rawValue))")
         }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw NFITCommandError("\(path): cannot read: \(errnoText(errno))")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > maximumSize {
-                throw NFITCommandError("\(path): larger than \(maximumSize >> 20) MiB, not an ACPI table")
-            }
+        if bytes.count > maximumSize {
+            throw NFITCommandError("\(path): larger than \(maximumSize >> 20) MiB, not an ACPI table")
         }
         return bytes
     }

@@ -420,23 +420,11 @@ enum HostFile {
 
     /// Reads a whole file.
     static func readBytes(_ path: String) throws(HostFactError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            throw HostFactError(path: path, message: "cannot open: \(String(cString: strerror(errno)))")
+        do {
+            return try SmallFile.read(path)
+        } catch {
+            throw HostFactError(path: path, message: "cannot read: \(error)")
         }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw HostFactError(path: path, message: "cannot read: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return bytes
     }
 }
 
