@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // libndctl and libdaxctl, as Debian's libndctl-dev / libdaxctl-dev ship them.
@@ -32,6 +33,7 @@ let package = Package(
             dependencies: [
                 "CNdctl", "CMMIO", "NFIT",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // The command; it only parses arguments and formats.
@@ -39,6 +41,15 @@ let package = Package(
             name: "flushctl",
             dependencies: [
                 "NFIT", "FlushHint", "OrderedJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Benchmarks CoalescingFsync against one fsync per request; --check-errors drives the EIO test in the emulated host.
+        .executableTarget(
+            name: "fsync-bench",
+            dependencies: [
+                "FlushHint", "OrderedJSON",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

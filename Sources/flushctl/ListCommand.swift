@@ -16,7 +16,10 @@ struct ListCommand: ParsableCommand {
             region, its physical start ("resource"), its deep_flush attribute and the 4 KiB \
             pages holding its DIMMs' hints ("flush_hint_pages"). Without -B, -D, -R or -N only \
             namespaces are listed, as ndctl does. The NFIT is readable by root only: without \
-            root the flush-hint keys are left out and a note says so on stderr. JSON when \
+            root the flush hints come from the cache `flushctl refresh` writes (see \
+            --cache), checked against the live topology and never used when stale; stderr says \
+            so and how old it is. Without root and without a usable cache the flush-hint keys \
+            are left out and a note says why. JSON when \
             stdout is not a terminal or with --json; a table otherwise.
             """
     )
@@ -54,6 +57,10 @@ struct ListCommand: ParsableCommand {
     var verbose: Int
     @Flag(name: .customLong("json"), help: "Print JSON even when stdout is a terminal.")
     var json = false
+    @Flag(name: .customLong("cached"), help: "Take the flush hints from the cache even as root; a missing or stale cache is an error.")
+    var cached = false
+    @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
+    var cache: String = TopologyCache.defaultPath
 
     func run() throws {
         var options = ListOptions()
@@ -62,20 +69,35 @@ struct ListCommand: ParsableCommand {
         options.human = human; options.verbose = verbose
         options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
         options.mode = mode; options.type = type
-        try Self.list(options, json: json)
+        try Self.list(options, json: json, cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
     }
 
     /// Reads, selects and prints. Shared by `run()` and the fast path (ListFastPath.swift).
-    static func list(_ options: ListOptions, json: Bool) throws {
+    static func list(_ options: ListOptions, json: Bool, cache: CachePolicy = .never) throws {
         let resolved = options.resolved()
         var topology = try Topology.read()
-        // The NFIT is only needed when DIMMs or regions are printed, and only when there is a bus.
-        if !topology.buses.isEmpty && (resolved.dimms || resolved.regions) {
+        if case .always(let path) = cache {
+            // Forced: a missing or stale cache is an error, whatever is printed.
+            let cached = try TopologyCache.readVerified(path: path, live: topology)
+            FileHandleStderr.write("flushctl list: note: flush hints \(TopologyCache.provenance(cached, path: path))\n")
+            topology = topology.attachingFlushHints(cached.hintsByHandle)
+        } else if !topology.buses.isEmpty && (resolved.dimms || resolved.regions) {
+            // The NFIT is only needed when DIMMs or regions are printed, and only when there is a bus.
             do {
                 topology = topology.attachingFlushHints(try NFITFlushHints.read())
             } catch {
-                FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error)\n")
                 topology = topology.attachingFlushHints(nil)
+                if error.reason == .permissionDenied, let path = cache.path {
+                    do {
+                        let cached = try TopologyCache.readVerified(path: path, live: topology)
+                        FileHandleStderr.write("flushctl list: note: flush hints \(TopologyCache.provenance(cached, path: path))\n")
+                        topology = topology.attachingFlushHints(cached.hintsByHandle)
+                    } catch let cacheError {
+                        FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error); cache not used: \(cacheError)\n")
+                    }
+                } else {
+                    FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error)\n")
+                }
             }
         }
         let listing = try topology.listing(options)

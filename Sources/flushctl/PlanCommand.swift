@@ -14,6 +14,9 @@ struct PlanCommand: ParsableCommand {
             writes and write 1 to the region's deep_flush), fsync (trap them and fsync the \
             backend) or none (the platform needs no flush hints). Passthrough is chosen only when \
             every check passes, including a real mmap of every hint page, which needs root. \
+            Without root the flush hints and root's mmap proof come from the cache `flushctl \
+            refresh` writes (stderr says so and how old it is); a cache that disagrees with the \
+            live topology is not used, so the plan falls back to deep_flush or fsync. \
             With --guest-base the plan includes the guest's DIMMs (one per host DIMM of the \
             region, in interleave order) and their NFIT flush hint address structures.
             """
@@ -31,6 +34,12 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the plan as JSON.")
     var json = false
 
+    @Flag(name: .customLong("cached"), help: "Take the flush hints and root's checks from the cache even as root; a missing or stale cache is an error.")
+    var cached = false
+
+    @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
+    var cache: String = TopologyCache.defaultPath
+
     func run() throws {
         // Checked here rather than in validate(): bad input exits 2 with one line, as every verb does.
         let base = try guestBase.map { text throws -> UInt64 in
@@ -46,7 +55,9 @@ struct PlanCommand: ParsableCommand {
             guard base != nil else { throw PlanInputError("--guest-region needs --guest-base (where the hint pages go)") }
             region = (b, s)
         }
-        let report = try HostPlanning.plan(backendPath: backend, guestBase: base)
+        let report = try HostPlanning.plan(backendPath: backend, guestBase: base,
+                                           cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+        if let provenance = report.cache { FileHandleStderr.write("flushctl plan: note: flush hints and checks \(provenance)\n") }
         // The guest NFIT exists only for a passthrough plan (other methods give the guest no
         // host hint pages); its errors (a size the DIMMs cannot share) are bad input.
         let layout = try region.flatMap { r in try report.plan.guest?.nfitLayout(regionBase: r.base, regionSize: r.size) }

@@ -8,5 +8,7 @@ extension Flushctl {
         CheckCommand.self,
         PlanCommand.self,
         FlushCommand.self,
+        RefreshCommand.self,
+        BenchCommand.self,
     ]
 }

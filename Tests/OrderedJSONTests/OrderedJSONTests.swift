@@ -38,6 +38,11 @@ import OrderedJSON
         #expect(JSONValue.array([]).prettyPrinted() == "[\n]")
     }
 
+    @Test func nonASCIIIsKeptAndControlsEscaped() {
+        // json-c writes UTF-8 as is and escapes only the controls below 0x20.
+        #expect(JSONValue.string("é→\u{7f}\u{1f}").prettyPrinted() == "\"é→\u{7f}\\u001f\"")
+    }
+
     @Test func keyOrderIsKept() {
         let a = JSONValue.object([("b", .int(1)), ("a", .int(2))]).prettyPrinted()
         #expect(a == "{\n  \"b\":1,\n  \"a\":2\n}")

@@ -13,13 +13,17 @@ public struct PlanReport: Sendable {
     public var note: String?
     /// The facts of the backend's region, when it is on one.
     public var region: RegionFacts?
+    /// When flush hints and checks came from the topology cache: where from and how old
+    /// (``TopologyCache/provenance(_:path:now:)``), for the command to say on stderr.
+    public var cache: String?
 
     /// Creates a report.
-    public init(plan: Plan, checks: [Check], note: String?, region: RegionFacts? = nil) {
+    public init(plan: Plan, checks: [Check], note: String?, region: RegionFacts? = nil, cache: String? = nil) {
         self.plan = plan
         self.checks = checks
         self.note = note
         self.region = region
+        self.cache = cache
     }
 }
 
@@ -51,6 +55,59 @@ public enum HostPlanning {
         } catch {
             return (topology.attachingFlushHints(nil), "flush hints unknown: \(error)")
         }
+    }
+
+    /// Like ``readTopology()``, but when `cache` allows it the flush hints come from the
+    /// topology cache `flushctl refresh` wrote: always with ``CachePolicy/always(path:)``, or
+    /// when the NFIT is root-only and this process cannot read it with
+    /// ``CachePolicy/whenNFITUnreadable(path:)``. A cache that disagrees with the live
+    /// topology is never used: forced, that is an error; otherwise the hints stay unknown
+    /// (so no plan says passthrough or none) and the note says the cache is stale.
+    public static func readTopology(cache policy: CachePolicy) throws(HostPlanningError) -> (topology: Topology, note: String?, cached: CachedTopology?) {
+        guard case .always(let path) = policy else {
+            let (topology, note) = try readTopology()
+            guard case .whenNFITUnreadable(let path) = policy, topology.hasFlushHints == false, !topology.buses.isEmpty,
+                  Privilege.current().effectiveUID != 0, (try? SmallFile.read(NFITFlushHints.defaultPath, limit: 1)) == nil else {
+                return (topology, note, nil)
+            }
+            do {
+                let cached = try TopologyCache.readVerified(path: path, live: topology)
+                guard let hints = cached.hintsByHandle else {
+                    return (topology, (note.map { $0 + "; " } ?? "") + "the cache has no flush hints either", nil)
+                }
+                return (topology.attachingFlushHints(hints), nil, cached)
+            } catch {
+                return (topology, (note.map { $0 + "; " } ?? "") + "cache not used: \(error)", nil)
+            }
+        }
+        let topology: Topology
+        do {
+            topology = try Topology.read()
+        } catch {
+            throw HostPlanningError("cannot read the NVDIMM topology through libndctl: \(error)")
+        }
+        let cached: CachedTopology
+        do { cached = try TopologyCache.readVerified(path: path, live: topology) } catch {
+            throw HostPlanningError("--cached: \(error)")
+        }
+        guard let hints = cached.hintsByHandle else {
+            return (topology.attachingFlushHints(nil), "flush hints unknown: the cache has none (refresh could not read the NFIT)", cached)
+        }
+        return (topology.attachingFlushHints(hints), nil, cached)
+    }
+
+    /// The checks root ran for `region` when it wrote `cached`, with the privilege check run
+    /// again for this process: root's mmap proof stands for the pages, but whether the caller
+    /// may open /dev/mem is the caller's own fact.
+    public static func cachedChecks(for region: String, in cached: CachedTopology) -> [Check] {
+        guard let stored = cached.region(named: region)?.checks, !stored.isEmpty else { return [] }
+        return stored.map { $0.id == .privilege ? DevMemChecks.privilege(Privilege.current()) : $0 }
+    }
+
+    /// Whether a plan for `facts` could pass through, so its checks matter (for refresh,
+    /// which runs them once per region).
+    public static func regionNeedsChecks(_ facts: RegionFacts) -> Bool {
+        facts.enabled && !facts.dimms.isEmpty && facts.dimms.allSatisfy { !($0.hints ?? []).isEmpty }
     }
 
     /// The facts of the region named `name` (`regionN` or `N`).
@@ -88,7 +145,9 @@ public enum HostPlanning {
     }
 
     /// Inspects `path`, reads its region's facts and the host's, proves the mapping, and plans.
-    public static func plan(backendPath path: String, guestBase: UInt64?) throws -> PlanReport {
+    /// With `cache`, the hints and the root-only checks may come from the topology cache
+    /// (see ``readTopology(cache:)``); the report's ``PlanReport/cache`` then says so.
+    public static func plan(backendPath path: String, guestBase: UInt64?, cache: CachePolicy = .never) throws -> PlanReport {
         let backend = try BackendProbe.inspect(path: path)
         guard let regionName = backend.region else {
             return PlanReport(plan: try Planner.plan(backend: backend, region: nil, checks: [], guestBase: guestBase),
@@ -99,21 +158,31 @@ public enum HostPlanning {
             // is a note, not an error.
             var facts: RegionFacts?
             var note: String?
+            var provenance: String?
             do {
-                let read = try readTopology()
+                let read = try readTopology(cache: cache)
                 facts = try regionFacts(named: regionName, in: read.topology)
                 note = read.note
+                provenance = read.cached.map { TopologyCache.provenance($0, path: cache.path ?? "") }
             } catch {
                 note = "region details unavailable: \(error)"
             }
             let plan = try Planner.plan(backend: backend, region: facts, checks: [], guestBase: guestBase)
-            return PlanReport(plan: plan, checks: [], note: note, region: facts)
+            return PlanReport(plan: plan, checks: [], note: note, region: facts, cache: provenance)
         }
-        let (topology, note) = try readTopology()
+        let (topology, note, cached) = try readTopology(cache: cache)
         let facts = try regionFacts(named: regionName, in: topology)
-        let checks = needsChecks(backend: backend, facts: facts) ? checks(for: facts, host: HostFacts.readRunning()) : []
+        let checks: [Check]
+        if !needsChecks(backend: backend, facts: facts) {
+            checks = []
+        } else if let cached {
+            checks = cachedChecks(for: facts.name, in: cached)
+        } else {
+            checks = self.checks(for: facts, host: HostFacts.readRunning())
+        }
         let plan = try Planner.plan(backend: backend, region: facts, checks: checks, guestBase: guestBase)
-        return PlanReport(plan: plan, checks: checks, note: note, region: facts)
+        return PlanReport(plan: plan, checks: checks, note: note, region: facts,
+                          cache: cached.map { TopologyCache.provenance($0, path: cache.path ?? "") })
     }
 
     /// Whether the backend's writes need fsync whatever its region says.

@@ -1,0 +1,129 @@
+import FlushHint
+import Synchronization
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Requesters that each write 4 KiB at their own offsets and then flush, in a loop, for a
+/// fixed time: once with one fsync per request, once through `CoalescingFsync`.
+struct Benchmark {
+    let directory: String
+    let threadCounts: [Int]
+    let seconds: Double
+    let method: CoalescingFsync.SyncMethod
+
+    static let block = 4096
+    /// Blocks per requester, rewritten in turn (a preallocated image: no allocation per write).
+    static let slots = 16
+
+    func run() throws {
+        let path = directory + "/fsync-bench-\(getpid()).img"
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: [.create, .exclusiveCreate, .closeOnExec], permissions: .ownerReadWrite)
+        } catch {
+            throw BenchError(description: "\(path): open: \(error)")
+        }
+        defer { try? fd.close(); unlink(path) }
+        let maxThreads = threadCounts.max() ?? 1
+        for offset in stride(from: 0, to: maxThreads * Self.slots * Self.block, by: 1 << 20) {
+            try writeBlock(fd, offset: Int64(offset), count: min(1 << 20, maxThreads * Self.slots * Self.block - offset), byte: 1, file: path)
+        }
+        guard Glibc.fsync(fd.rawValue) == 0 else { throw BenchError(description: "\(path): fsync: \(Errno(rawValue: Glibc.errno))") }
+
+        print("# fsync-bench: \(path), \(method), \(seconds) s per measurement, write 4 KiB then flush")
+        print("| requesters | one \(method) per request (req/s) | coalesced (req/s) | ratio | coalesced \(method) calls/s | requests per \(method) |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for n in threadCounts {
+            let naive = try measure(threads: n, fd: fd, path: path) { fd in
+                let rc = method == .fsync ? Glibc.fsync(fd.rawValue) : Glibc.fdatasync(fd.rawValue)
+                return rc == 0 ? nil : "\(method): \(Errno(rawValue: Glibc.errno))"
+            }
+            let flusher: CoalescingFsync
+            do { flusher = try CoalescingFsync(descriptor: fd, file: path, method: method) } catch {
+                throw BenchError(description: "\(error)")
+            }
+            let coalesced = try measure(threads: n, fd: fd, path: path) { _ in
+                do throws(CoalescingFsyncError) { try flusher.flush(); return nil } catch { return error.description }
+            }
+            let stats = flusher.statistics
+            flusher.shutdown()
+            let syncRate = Double(stats.syncs) / coalesced.elapsed
+            let perSync = stats.syncs == 0 ? 0 : Double(stats.requests) / Double(stats.syncs)
+            print("| \(n) | \(fmt(naive.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / naive.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) |")
+        }
+    }
+
+    /// `x` with `digits` decimals (no Foundation in this binary).
+    func fmt(_ x: Double, _ digits: Int = 0) -> String {
+        guard x.isFinite else { return "\(x)" }
+        var p = 1
+        for _ in 0..<digits { p *= 10 }
+        let scaled = Int((x * Double(p)).rounded())
+        guard digits > 0 else { return String(scaled) }
+        let fraction = String(scaled % p)
+        return "\(scaled / p)." + String(repeating: "0", count: digits - fraction.count) + fraction
+    }
+
+    /// Runs `threads` requesters for `seconds`; the rate of completed requests.
+    func measure(threads: Int, fd: FileDescriptor, path: String,
+                 flush: @escaping @Sendable (FileDescriptor) -> String?) throws -> (rate: Double, elapsed: Double) {
+        let stop = Atomic<Bool>(false)
+        let completed = Atomic<Int>(0)
+        let firstError = Mutex<String?>(nil)
+        let start = ContinuousClock.now
+        let workers = try (0..<threads).map { t in
+            try BenchThread {
+                let block = [UInt8](repeating: UInt8(truncatingIfNeeded: t), count: Self.block)
+                var i = 0
+                while !stop.load(ordering: .relaxed) {
+                    let offset = Int64((t * Self.slots + i % Self.slots) * Self.block)
+                    let written = block.withUnsafeBytes { pwrite(fd.rawValue, $0.baseAddress, $0.count, off_t(offset)) }
+                    if written != Self.block {
+                        firstError.withLock { $0 = $0 ?? "\(path): pwrite at \(offset): \(written < 0 ? "\(Errno(rawValue: Glibc.errno))" : "short write")" }
+                        stop.store(true, ordering: .relaxed)
+                        return
+                    }
+                    if let error = flush(fd) {
+                        firstError.withLock { $0 = $0 ?? error }
+                        stop.store(true, ordering: .relaxed)
+                        return
+                    }
+                    completed.wrappingAdd(1, ordering: .relaxed)
+                    i += 1
+                }
+            }
+        }
+        usleep(UInt32(seconds * 1_000_000))
+        stop.store(true, ordering: .relaxed)
+        for w in workers { w.join() }
+        let elapsed = ContinuousClock.now - start
+        if let error = firstError.withLock({ $0 }) { throw BenchError(description: error) }
+        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return (Double(completed.load(ordering: .relaxed)) / secs, secs)
+    }
+}
+
+/// A pthread running a closure; `join()` waits for it.
+final class BenchThread {
+    private let tid: pthread_t
+
+    init(_ body: @escaping @Sendable () -> Void) throws {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw BenchError(description: "pthread_create: \(Errno(rawValue: rc))")
+        }
+        self.tid = tid
+    }
+
+    func join() { pthread_join(tid, nil) }
+}

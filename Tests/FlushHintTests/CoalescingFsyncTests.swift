@@ -1,0 +1,360 @@
+import Foundation
+import SystemPackage
+import Synchronization
+import Testing
+@testable import FlushHint
+
+/// An injectable sync function that blocks until the test releases it with a result, so a
+/// test decides exactly which requests arrive while which fsync is in flight.
+final class SyncGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var results: [Errno?] = []
+    private(set) var entered = 0
+    private(set) var returned = 0
+
+    /// The sync function to give `CoalescingFsync`.
+    var sync: @Sendable () -> Errno? { { self.run() } }
+
+    private func run() -> Errno? {
+        condition.lock()
+        defer { condition.unlock() }
+        entered += 1
+        condition.broadcast()
+        while results.isEmpty { condition.wait() }
+        returned += 1
+        condition.broadcast()
+        return results.removeFirst()
+    }
+
+    /// Lets one blocked (or the next) sync return `result`.
+    func release(_ result: Errno? = nil) {
+        condition.lock()
+        results.append(result)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until `count` syncs have started; false after 10 s.
+    func waitEntered(_ count: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(10)
+        while entered < count { if !condition.wait(until: deadline) { return entered >= count } }
+        return true
+    }
+
+    var counts: (entered: Int, returned: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (entered, returned)
+    }
+}
+
+/// A request running on its own thread; its outcome is readable once it finishes.
+final class Requester: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: Result<Void, CoalescingFsyncError>?
+    /// The gate's `returned` count when the request finished (which fsync satisfied it).
+    private(set) var returnedAtFinish = -1
+
+    init(_ flusher: CoalescingFsync, gate: SyncGate? = nil, timeout: Duration? = nil, cancellation: FsyncCancellation? = nil) {
+        let thread = Thread {
+            let r: Result<Void, CoalescingFsyncError>
+            do throws(CoalescingFsyncError) { try flusher.flush(timeout: timeout, cancellation: cancellation); r = .success(()) } catch { r = .failure(error) }
+            let returned = gate?.counts.returned ?? -1
+            self.lock.lock()
+            self.result = r
+            self.returnedAtFinish = returned
+            self.lock.unlock()
+            self.finished.signal()
+        }
+        thread.start()
+    }
+
+    /// The outcome, waiting at most `seconds`; nil if still blocked.
+    func outcome(within seconds: Double = 10) -> Result<Void, CoalescingFsyncError>? {
+        guard finished.wait(timeout: .now() + seconds) == .success else { return nil }
+        finished.signal()
+        lock.lock()
+        defer { lock.unlock() }
+        return result
+    }
+
+    var reason: CoalescingFsyncError.Reason? {
+        if case .failure(let e) = outcome() { return e.reason }
+        return nil
+    }
+
+    var succeeded: Bool {
+        if case .success = outcome() { return true }
+        return false
+    }
+}
+
+/// Waits until `flusher` has accepted `count` requests (they are then queued, not still arriving).
+func waitRequests(_ flusher: CoalescingFsync, _ count: UInt64) -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while flusher.statistics.requests < count {
+        if Date() > deadline { return false }
+        usleep(1000)
+    }
+    return true
+}
+
+/// Polls `condition` without blocking a thread of the cooperative pool; fails after 10 s.
+func waitAsync(_ condition: () -> Bool) async throws {
+    for _ in 0..<1000 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met after 10 s")
+    throw CancellationError()
+}
+
+/// Serialized: the tests block threads on purpose, and on 2 cores parallel tests would starve
+/// the cooperative pool the async test needs.
+@Suite(.serialized) struct CoalescingFsyncTests {
+    @Test func concurrentRequestsShareFsyncs() throws {
+        let flusher = try CoalescingFsync(file: "test") { usleep(2000); return nil }
+        defer { flusher.shutdown() }
+        let threads = 32, perThread = 20
+        let failures = Mutex(0)
+        let done = DispatchSemaphore(value: 0)
+        // Real threads: concurrentPerform would use one per core (2 here).
+        for _ in 0..<threads {
+            Thread {
+                for _ in 0..<perThread {
+                    do { try flusher.flush() } catch { failures.withLock { $0 += 1 } }
+                }
+                done.signal()
+            }.start()
+        }
+        for _ in 0..<threads { try #require(done.wait(timeout: .now() + 60) == .success) }
+        let stats = flusher.statistics
+        #expect(failures.withLock { $0 } == 0)
+        #expect(stats.requests == UInt64(threads * perThread))
+        // Each fsync takes 2 ms and every thread waits for one: far fewer fsyncs than requests.
+        #expect(stats.syncs < stats.requests / 2, "\(stats.syncs) fsyncs for \(stats.requests) requests")
+        #expect(stats.syncs >= 1)
+    }
+
+    @Test func requestDuringInFlightSyncWaitsForTheNextOne() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "test", sync: gate.sync)
+        defer { gate.release(); gate.release(); flusher.shutdown() }
+        let first = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(1), "fsync 1 never started")
+        // fsync 1 is in flight: this request must not be satisfied by it.
+        let second = Requester(flusher, gate: gate)
+        try #require(waitRequests(flusher, 2))
+        gate.release()                        // fsync 1 returns 0
+        #expect(first.succeeded)
+        #expect(first.returnedAtFinish == 1)
+        try #require(gate.waitEntered(2), "no fsync started for the request made during fsync 1")
+        #expect(second.outcome(within: 0.2) == nil, "satisfied by the fsync that was in flight when it was made")
+        gate.release()                        // fsync 2 returns 0
+        #expect(second.succeeded)
+        #expect(second.returnedAtFinish == 2)
+        #expect(flusher.statistics.syncs == 2)
+    }
+
+    @Test func requestsDuringOneSyncShareTheNext() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "test", sync: gate.sync)
+        defer { gate.release(); gate.release(); flusher.shutdown() }
+        let first = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(1))
+        let waiting = (0..<8).map { _ in Requester(flusher, gate: gate) }
+        try #require(waitRequests(flusher, 9))
+        gate.release()
+        try #require(gate.waitEntered(2))
+        gate.release()
+        #expect(first.succeeded)
+        for r in waiting { #expect(r.succeeded); #expect(r.returnedAtFinish == 2) }
+        // Give a wrongly started third fsync a moment to show up.
+        usleep(50_000)
+        #expect(gate.counts.entered == 2, "8 requests made during fsync 1 should share fsync 2")
+    }
+
+    @Test func failedSyncFailsItsWaitersAndEveryLaterRequest() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "/vm/pmem0.img", sync: gate.sync)
+        defer { gate.release(); flusher.shutdown() }
+        let first = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(1))
+        let onSecond = (0..<5).map { _ in Requester(flusher, gate: gate) }
+        try #require(waitRequests(flusher, 6))
+        gate.release()                         // fsync 1: success
+        #expect(first.succeeded)
+        try #require(gate.waitEntered(2))
+        let onThird = (0..<3).map { _ in Requester(flusher, gate: gate) }
+        try #require(waitRequests(flusher, 9))
+        gate.release(.ioError)                 // fsync 2: EIO
+        for r in onSecond { #expect(r.reason == .syncFailed(.ioError)) }
+        for r in onThird { #expect(r.reason == .failedEarlier(.ioError)) }
+        #expect(flusher.failure == .ioError)
+        // Sticky: the next fsync would return 0 (released below), but no request may succeed.
+        gate.release(nil)
+        for _ in 0..<3 {
+            #expect(throws: CoalescingFsyncError(file: "/vm/pmem0.img", reason: .failedEarlier(.ioError))) {
+                try flusher.flush()
+            }
+        }
+        usleep(50_000)
+        #expect(gate.counts.entered == 2, "an fsync ran after one failed")
+        let message = CoalescingFsyncError(file: "/vm/pmem0.img", reason: .failedEarlier(.ioError)).description
+        #expect(message.contains("/vm/pmem0.img") && message.contains("errno 5") && message.contains("reopen"))
+    }
+
+    @Test func errorOnFirstSyncIsStickyEvenWhenSyncRecovers() async throws {
+        let calls = Mutex(0)
+        let flusher = try CoalescingFsync(file: "f") {
+            calls.withLock { $0 += 1; return $0 == 1 ? Errno.noSpace : nil }
+        }
+        defer { flusher.shutdown() }
+        #expect(throws: CoalescingFsyncError(file: "f", reason: .syncFailed(.noSpace))) { try flusher.flush() }
+        #expect(throws: CoalescingFsyncError(file: "f", reason: .failedEarlier(.noSpace))) { try flusher.flush() }
+        await #expect(throws: CoalescingFsyncError(file: "f", reason: .failedEarlier(.noSpace))) { try await flusher.flush() }
+        #expect(calls.withLock { $0 } == 1)
+        #expect(flusher.statistics == .init(requests: 1, syncs: 1))
+    }
+
+    @Test func timeoutFailsTheRequestAndLeavesOthersWorking() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "t", sync: gate.sync)
+        defer { flusher.shutdown() }
+        let start = ContinuousClock.now
+        #expect(throws: CoalescingFsyncError(file: "t", reason: .timedOut)) { try flusher.flush(timeout: .milliseconds(100)) }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(5), "\(elapsed)")
+        // The in-flight fsync was started after the timed-out request; a new request needs the next one.
+        let later = Requester(flusher, gate: gate)
+        try #require(waitRequests(flusher, 2))
+        gate.release()
+        #expect(later.outcome(within: 0.2) == nil)
+        gate.release()
+        #expect(later.succeeded)
+        #expect(gate.counts.entered == 2)
+    }
+
+    @Test func cancellationFailsWaitingAndLaterRequests() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "c", sync: gate.sync)
+        defer { gate.release(); flusher.shutdown() }
+        let token = FsyncCancellation()
+        let cancelled = (0..<4).map { _ in Requester(flusher, gate: gate, cancellation: token) }
+        let other = Requester(flusher, gate: gate)
+        try #require(waitRequests(flusher, 5))
+        try #require(gate.waitEntered(1))
+        #expect(cancelled[0].outcome(within: 0.1) == nil)
+        token.cancel()
+        for r in cancelled { #expect(r.reason == .cancelled) }
+        #expect(other.outcome(within: 0.1) == nil, "a request without the token was cancelled")
+        gate.release()
+        gate.release()   // `other` may have arrived after fsync 1 started
+        #expect(other.succeeded)
+        #expect(throws: CoalescingFsyncError(file: "c", reason: .cancelled)) { try flusher.flush(cancellation: token) }
+    }
+
+    @Test func shutdownFailsPendingRequestsAndRefusesNewOnes() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "s", sync: gate.sync)
+        let pending = (0..<4).map { _ in Requester(flusher, gate: gate) }
+        try #require(gate.waitEntered(1))
+        try #require(waitRequests(flusher, 4))
+        let shutDown = DispatchSemaphore(value: 0)
+        Thread { flusher.shutdown(); shutDown.signal() }.start()
+        // Pending requests fail at once, although the fsync is still in flight...
+        for r in pending { #expect(r.reason == .shutDown) }
+        // ...and shutdown waits for it to return before the descriptor may be closed.
+        #expect(shutDown.wait(timeout: .now() + 0.2) == .timedOut)
+        gate.release()
+        #expect(shutDown.wait(timeout: .now() + 10) == .success)
+        #expect(throws: CoalescingFsyncError(file: "s", reason: .shutDown)) { try flusher.flush() }
+        flusher.shutdown()   // twice: nothing
+    }
+
+    @Test func thirtyTwoThreadsWithTimeoutsAndCancellationDoNotDeadlock() throws {
+        let flusher = try CoalescingFsync(file: "d") { usleep(UInt32.random(in: 0...300)); return nil }
+        defer { flusher.shutdown() }
+        let token = FsyncCancellation()
+        let outcomes = Mutex((ok: 0, timedOut: 0, cancelled: 0, other: 0))
+        let done = DispatchSemaphore(value: 0)
+        for t in 0..<32 {
+            Thread {
+                for i in 0..<200 {
+                    do throws(CoalescingFsyncError) {
+                        switch t % 4 {
+                        case 0: try flusher.flush(timeout: .microseconds(Int64.random(in: 1...500)))
+                        case 1: try flusher.flush(cancellation: i == 100 && t == 1 ? nil : token)
+                        default: try flusher.flush()
+                        }
+                        outcomes.withLock { $0.ok += 1 }
+                    } catch {
+                        outcomes.withLock {
+                            switch error.reason {
+                            case .timedOut: $0.timedOut += 1
+                            case .cancelled: $0.cancelled += 1
+                            default: $0.other += 1
+                            }
+                        }
+                    }
+                    if t == 5 && i == 50 { token.cancel() }
+                }
+                done.signal()
+            }.start()
+        }
+        for _ in 0..<32 {
+            try #require(done.wait(timeout: .now() + 60) == .success, "threads still blocked after 60 s: deadlock")
+        }
+        let o = outcomes.withLock { $0 }
+        #expect(o.ok + o.timedOut + o.cancelled == 32 * 200)
+        #expect(o.other == 0)
+        #expect(o.ok > 0)
+        #expect(flusher.statistics.syncs < flusher.statistics.requests)
+    }
+
+    @Test func asyncRequestsCoalesceAndTaskCancellationFails() async throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
+        defer { flusher.shutdown() }
+        // The task is cancelled while its fsync is blocked: it fails with .cancelled.
+        let task = Task { () -> CoalescingFsyncError.Reason? in
+            do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
+        }
+        try await waitAsync { gate.counts.entered >= 1 }
+        task.cancel()
+        #expect(await task.value == .cancelled)
+        gate.release()
+        // Sixteen concurrent async requests, then release fsyncs until all are answered.
+        let group = Task {
+            try await withThrowingTaskGroup(of: Void.self, returning: Void.self) { g in
+                for _ in 0..<16 { g.addTask { try await flusher.flush() } }
+                try await g.waitForAll()
+            }
+        }
+        try await waitAsync { flusher.statistics.requests >= 17 }
+        for _ in 0..<3 { gate.release() }
+        try await group.value
+        #expect(flusher.statistics.syncs <= 4, "\(flusher.statistics.syncs) fsyncs")
+    }
+
+    @Test func realDescriptorFlushes() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("coalescing-\(UUID().uuidString)").path
+        let fd = try FileDescriptor.open(path, .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
+        defer { try? fd.close(); unlink(path) }
+        for method in [CoalescingFsync.SyncMethod.fsync, .fdatasync] {
+            let flusher = try CoalescingFsync(descriptor: fd, file: path, method: method)
+            _ = try fd.writeAll(Array(repeating: UInt8(7), count: 4096))
+            try flusher.flush()
+            #expect(flusher.statistics.syncs == 1)
+            flusher.shutdown()
+        }
+        // A closed descriptor: EBADF, reported as the sync's own error.
+        let bad = try FileDescriptor.open(path, .readOnly)
+        try bad.close()
+        let flusher = try CoalescingFsync(descriptor: bad, file: path)
+        #expect(throws: CoalescingFsyncError(file: path, reason: .syncFailed(.badFileDescriptor))) { try flusher.flush() }
+    }
+}
