@@ -13,6 +13,20 @@ struct CacheTests {
         return String(cString: template)
     }
 
+    /// Removes a scratch directory and everything in it (some tests make subdirectories).
+    static func removeScratch(_ dir: String) {
+        if let d = opendir(dir) {
+            while let entry = readdir(d) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                guard name != "." && name != ".." else { continue }
+                let path = dir + "/" + name
+                if entry.pointee.d_type == UInt8(DT_DIR) { removeScratch(path) } else { unlink(path) }
+            }
+            closedir(d)
+        }
+        rmdir(dir)
+    }
+
     /// A cache document with the regions of `topology`, as refresh writes it (the parts read back).
     static func document(generation: UInt64, unixTime: Int64 = 1_795_632_232, topology: Topology,
                          hints: [UInt32: [UInt64]]? = [0x1: [0x37ffe000], 0x101: [0x37fff000]],
@@ -93,6 +107,7 @@ struct CacheTests {
     @Test("readVerified refuses a stale cache and says how to refresh it")
     func readVerifiedRefusesStale() throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let path = dir + "/topology.json"
         try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
         #expect(try TopologyCache.readVerified(path: path, live: Fixtures.topology()).generation == 1)
@@ -107,6 +122,7 @@ struct CacheTests {
     @Test("write creates the directory 0755 and the file 0644 whatever the umask, and increments the generation")
     func writeModesAndGeneration() throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let path = dir + "/run/flushctl/topology.json"
         let old = umask(0o077)
         defer { umask(old) }
@@ -126,6 +142,7 @@ struct CacheTests {
     @Test("an unreadable previous document restarts at generation 1 and is replaced whole")
     func replacesGarbage() throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let path = dir + "/topology.json"
         let fd = open(path, O_WRONLY | O_CREAT, 0o644)
         try #require(fd >= 0)
@@ -138,6 +155,7 @@ struct CacheTests {
     @Test("a failing write leaves the old document in place")
     func failureKeepsOld() throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let notDir = dir + "/file"
         let fd = open(notDir, O_WRONLY | O_CREAT, 0o644)
         try #require(fd >= 0)
@@ -155,6 +173,7 @@ struct CacheTests {
     @Test("the lock serialises writers: a held lock blocks refresh, and concurrent writers lose no generation")
     func lockSerialises() async throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let path = dir + "/topology.json"
         try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
 
@@ -186,6 +205,7 @@ struct CacheTests {
     @Test("a refresh that started before the current document's snapshot writes nothing; one that started after writes")
     func coalesces() throws {
         let dir = try Self.scratchDirectory()
+        defer { Self.removeScratch(dir) }
         let path = dir + "/topology.json"
         func render(_ g: UInt64, _ snapshot: Int64) -> [UInt8] {
             Array(Self.document(generation: g, topology: Fixtures.topology())
