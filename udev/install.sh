@@ -46,6 +46,12 @@ case "$PREFIX" in
     /*) ;;
     *) echo "install.sh: error: PREFIX '$PREFIX' is not an absolute path" >&2; exit 2 ;;
 esac
+# The rule's RUN key is split at spaces and the path goes through sed: plain characters only.
+for dir in "$PREFIX" "$UDEVRULESDIR"; do
+    case "$dir" in
+        *[!A-Za-z0-9_./+-]*) echo "install.sh: error: '$dir' has characters a udev RUN path cannot carry (use letters, digits, _ . / + -)" >&2; exit 2 ;;
+    esac
+done
 case "$GROUP" in
     *[!A-Za-z0-9_.-]*) echo "install.sh: error: GROUP '$GROUP' is not a plain group name" >&2; exit 2 ;;
 esac

@@ -1,3 +1,5 @@
+import NFIT
+
 extension Topology {
     /// The topology with each DIMM's Flush Hint Addresses attached (joined by NFIT device
     /// handle) and each region's hints grouped into 4 KiB pages.
@@ -16,20 +18,34 @@ extension Topology {
             result.hasFlushHints = false
             return result
         }
+        return attaching { hintsByHandle[$0] }
+    }
+
+    /// ``attachingFlushHints(_:)`` for hints as the NFIT lists them, one entry per device handle
+    /// (``NFITFlushHints/readDevices(path:)``): the same result, joined without hashing.
+    public func attachingFlushHints(devices: [NFITDeviceHints]) -> Topology {
+        attaching { handle in devices.first(where: { $0.handle == handle })?.addresses }
+    }
+
+    /// The join: each DIMM's hints by handle from `lookup`, then each region's pages.
+    private func attaching(_ lookup: (UInt32) -> [UInt64]?) -> Topology {
+        var result = self
         for b in result.buses.indices {
             for d in result.buses[b].dimms.indices {
                 let handle = result.buses[b].dimms[d].handle
-                result.buses[b].dimms[d].flushHints = handle.flatMap { hintsByHandle[$0] } ?? []
+                result.buses[b].dimms[d].flushHints = handle.flatMap(lookup) ?? []
             }
         }
-        // Every region's hints by page, to find the pages two regions share.
-        var regionsByPage: [UInt64: [(id: UInt32, dev: String)]] = [:]
+        // Every region's pages, to find the pages two regions share. Plain arrays searched
+        // linearly rather than hashed: a host has a handful of regions and pages, and under an
+        // emulator each Dictionary or Set specialisation is more code to translate.
         var pagesPerRegion: [[[FlushHintPage]]] = []
+        var owners: [(page: UInt64, id: UInt32, dev: String)] = []
         for bus in result.buses {
             var pagesOfBus: [[FlushHintPage]] = []
             for region in bus.regions {
                 let pages = Topology.hintPages(of: region, dimms: bus.dimms)
-                for page in pages { regionsByPage[page.page, default: []].append((region.id, region.dev)) }
+                for page in pages { owners.append((page.page, region.id, region.dev)) }
                 pagesOfBus.append(pages)
             }
             pagesPerRegion.append(pagesOfBus)
@@ -39,10 +55,11 @@ extension Topology {
                 let dev = result.buses[b].regions[r].dev
                 result.buses[b].regions[r].flushHintPages = pagesPerRegion[b][r].map { page in
                     var page = page
-                    let others = (regionsByPage[page.page] ?? []).filter { $0.dev != dev }
+                    let others = owners.filter { $0.page == page.page && $0.dev != dev }
                         .sorted { ($0.id, $0.dev) < ($1.id, $1.dev) }
-                    var seen = Set<String>()
-                    page.sharedWith = others.compactMap { seen.insert($0.dev).inserted ? $0.dev : nil }
+                    var shared: [String] = []
+                    for other in others where !shared.contains(other.dev) { shared.append(other.dev) }
+                    page.sharedWith = shared
                     return page
                 }
             }
@@ -55,15 +72,23 @@ extension Topology {
     /// by address; hints within a page in mapping order, then the DIMM's NFIT order.
     /// ``FlushHintPage/sharedWith`` is left empty.
     static func hintPages(of region: Region, dimms: [DIMM]) -> [FlushHintPage] {
-        var hintsByPage: [UInt64: [FlushHintPage.Hint]] = [:]
-        var seenDIMMs = Set<String>()
-        for mapping in region.mappings where seenDIMMs.insert(mapping.dimm).inserted {
+        var pages: [FlushHintPage] = []
+        var seenDIMMs: [String] = []
+        for mapping in region.mappings where !seenDIMMs.contains(mapping.dimm) {
+            seenDIMMs.append(mapping.dimm)
             guard let dimm = dimms.first(where: { $0.dev == mapping.dimm }) else { continue }
             for address in dimm.flushHints ?? [] {
                 let page = address & ~(FlushHintPage.pageSize - 1)
-                hintsByPage[page, default: []].append(.init(dimm: dimm.dev, offset: address - page))
+                let hint = FlushHintPage.Hint(dimm: dimm.dev, offset: address - page)
+                if let i = pages.firstIndex(where: { $0.page == page }) {
+                    pages[i].hints.append(hint)
+                } else {
+                    pages.append(FlushHintPage(page: page, hints: [hint]))
+                }
             }
         }
-        return hintsByPage.keys.sorted().map { FlushHintPage(page: $0, hints: hintsByPage[$0] ?? []) }
+        // Page addresses are distinct, so the order of equal keys cannot matter.
+        pages.sort { $0.page < $1.page }
+        return pages
     }
 }

@@ -14,6 +14,17 @@ public enum NFITFlushHints {
     /// - Throws: ``NFITReadError`` saying why the table could not be had (absent, not
     ///   readable without privilege, or not a valid NFIT).
     public static func read(path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
+        var byHandle: [UInt32: [UInt64]] = [:]
+        for device in try readDevices(path: path) { byHandle[device.handle] = device.addresses }
+        return byHandle
+    }
+
+    /// The hints of the table at `path` as a list, one entry per device handle in table order:
+    /// what ``read(path:)`` returns, without a dictionary (`flushctl list` joins a handful of
+    /// DIMMs, and hashing is code an emulated host must translate on every run).
+    ///
+    /// - Throws: ``NFITReadError``, as ``read(path:)``.
+    public static func readDevices(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
         let bytes: [UInt8]
         do {
             bytes = try SmallFile.read(path)
@@ -24,7 +35,12 @@ public enum NFITFlushHints {
             default: throw NFITReadError(path: path, reason: .io(error))
             }
         }
-        return try hints(fromTableBytes: bytes, path: path)
+        do {
+            // Only the hints, not the whole model; same result and errors as a full decode.
+            return try NFITTable.deviceHints(decoding: bytes)
+        } catch {
+            throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
+        }
     }
 
     /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,
@@ -33,17 +49,10 @@ public enum NFITFlushHints {
     /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
     public static func hints(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
         do {
-            let decoded = try NFITTable.decode(bytes)
-            return flushHintsByHandle(decoded.table)
+            return try NFITTable.decode(bytes).table.flushHintAddresses
         } catch {
             throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
         }
-    }
-
-    /// Hint addresses per raw device handle: the NFIT module's ``NFITTable/flushHintAddresses``
-    /// (a second structure for one handle is ignored, as the kernel ignores it).
-    static func flushHintsByHandle(_ table: NFITTable) -> [UInt32: [UInt64]] {
-        table.flushHintAddresses
     }
 }
 

@@ -1,8 +1,13 @@
+import Glibc
 import SystemPackage
 
 /// Reading whole small files (sysfs and procfs attributes, ACPI tables) without Foundation.
 /// sysfs and procfs files report size 0, so they are read to end of file. The package's one
 /// file reader: the commands and the planning code map its `Errno` into their own errors.
+///
+/// Plain `open`/`read` rather than swift-system's `FilePath`/`FileDescriptor`: `flushctl list`
+/// reads a file per region, and under an emulator every distinct function run costs its
+/// translation, so the path parsing `FilePath` does is measurable (docs/performance.md).
 package enum SmallFile {
     /// The bytes of the file at `path`, up to about `limit` bytes (reading stops at the first
     /// 4 KiB chunk that reaches it; a caller that must refuse larger files asks for one more byte
@@ -10,30 +15,65 @@ package enum SmallFile {
     ///
     /// - Throws: the `Errno` of `open` or `read` (e.g. `EACCES` for a root-only file, `EISDIR`).
     package static func read(_ path: String, limit: Int = 1 << 24) throws(Errno) -> [UInt8] {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
-        } catch let error as Errno { throw error } catch { throw Errno.ioError }
-        defer { try? fd.close() }
+        var fd: CInt
+        repeat {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        } while fd < 0 && errno == EINTR
+        if fd < 0 { throw Errno(rawValue: errno) }
+        defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        let chunkSize = 4096
         while bytes.count < limit {
-            let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
-            } catch let error as Errno { throw error } catch { throw Errno.ioError }
+            let before = bytes.count
+            var failure: CInt = 0
+            // Reads straight into the array's new tail, then trims it to what was read.
+            bytes.append(contentsOf: repeatElement(0, count: chunkSize))
+            let n = bytes.withUnsafeMutableBytes { buffer -> Int in
+                while true {
+                    let n = Glibc.read(fd, buffer.baseAddress! + before, chunkSize)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { failure = errno }
+                    return n
+                }
+            }
+            bytes.removeLast(chunkSize - max(n, 0))
+            if n < 0 { throw Errno(rawValue: failure) }
             if n == 0 { break }
-            bytes.append(contentsOf: chunk[..<n])
         }
         return bytes
     }
 
     /// A sysfs attribute holding one decimal integer (`"1\n"`), or `nil` when the file is
-    /// absent, unreadable or holds something else.
+    /// absent, unreadable or holds something else (what `Int(_:)` would refuse once trailing
+    /// newlines and spaces are dropped).
     package static func readInteger(_ path: String) -> Int? {
         guard let bytes = try? read(path, limit: 64) else { return nil }
-        var text = String(decoding: bytes, as: UTF8.self)
-        while let last = text.last, last == "\n" || last == " " { text.removeLast() }
-        return Int(text)
+        return decimalInteger(bytes)
+    }
+
+    /// `Int(text)` for `bytes` as text, trailing newlines and spaces ignored: an optional sign
+    /// and at least one ASCII digit, nothing else; `nil` on overflow.
+    package static func decimalInteger(_ bytes: [UInt8]) -> Int? {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        var i = 0
+        var negative = false
+        if i < end, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") {
+            negative = bytes[i] == UInt8(ascii: "-"); i += 1
+        }
+        guard i < end else { return nil }
+        // Accumulated negatively so that Int.min parses.
+        var value = 0
+        while i < end {
+            let digit = Int(bytes[i]) - Int(UInt8(ascii: "0"))
+            guard digit >= 0 && digit <= 9 else { return nil }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = times10.subtractingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = next
+            i += 1
+        }
+        if negative { return value }
+        return value == .min ? nil : -value
     }
 }

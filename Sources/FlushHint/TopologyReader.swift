@@ -94,7 +94,7 @@ extension Region {
                   interleaveSetCookie: region.interleaveSetCookie,
                   interleaveWays: region.interleaveWays, mappings: mappings,
                   persistenceDomain: domain,
-                  deepFlush: SmallFile.readInteger("\(Topology.ndDevicesDirectory)/\(dev)/deep_flush"),
+                  deepFlush: SmallFile.readInteger(Topology.ndDevicesDirectory + "/" + dev + "/deep_flush"),
                   enabled: region.isEnabled, badblockCount: region.badblockCount,
                   namespaces: region.namespaces.map(Namespace.init(reading:)))
     }

@@ -40,14 +40,40 @@ public indirect enum JSONValue: Equatable, Sendable {
 
 extension JSONValue {
     /// An integer of any width, as ``int(_:)``.
+    ///
+    /// Inlinable so that callers get it specialised for their integer type: unspecialised, the
+    /// `BinaryInteger` calls look up conformances and associated types at run time, which costs
+    /// more than the whole JSON of `flushctl list` under an emulator (docs/performance.md).
+    @inlinable
     public static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {
         if let signed = Int64(exactly: value) { return .int(signed) }
         return .uint(UInt64(truncatingIfNeeded: value))
     }
 
     /// A hexadecimal string such as `"0x37fff000"`, as ndctl prints addresses and handles.
+    @inlinable
     public static func hex<T: BinaryInteger>(_ value: T) -> JSONValue {
-        .string("0x" + String(value, radix: 16))
+        // Non-negative values that fit 64 bits (all of flushctl's) are formatted without the
+        // standard library's generic `String(_:radix:)`, which is called unspecialised and then
+        // resolves associated types at run time; anything else takes that general path.
+        if value >= 0, let unsigned = UInt64(exactly: value) { return .string(hexString(unsigned)) }
+        return .string("0x" + String(value, radix: 16))
+    }
+
+    /// `"0x"` and the lower-case hex digits of `value`: `String(value, radix: 16)` with the prefix.
+    @usableFromInline
+    static func hexString(_ value: UInt64) -> String {
+        var digits: [UInt8] = []
+        var rest = value
+        repeat {
+            let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+            digits.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            rest >>= 4
+        } while rest != 0
+        digits.append(UInt8(ascii: "x"))
+        digits.append(UInt8(ascii: "0"))
+        digits.reverse()
+        return String(decoding: digits, as: UTF8.self)
     }
 
     /// The value printed as json-c does with `JSON_C_TO_STRING_PRETTY`,

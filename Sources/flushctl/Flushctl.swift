@@ -22,6 +22,19 @@ struct Flushctl: ParsableCommand {
     /// cannot do what was asked: they print one line on stderr and exit with status 2. Parsing
     /// errors, `--help` and `--version` are argument-parser's own.
     static func main() {
+        // `flushctl list` with options ListFastPath fully understands skips ArgumentParser,
+        // whose parse costs more than the listing itself in an emulated host; everything
+        // else (help, errors, other verbs) is ArgumentParser's.
+        if let request = ListFastPath.parse(CommandLine.arguments.dropFirst()) {
+            do {
+                try ListCommand.list(request.options, json: request.json, cache: request.cache)
+            } catch {
+                // As below for ListCommand, whose path is pinned by FlushctlTests.
+                FileHandleStderr.write("flushctl list: error: \(error)\n")
+                Glibc.exit(2)
+            }
+            return
+        }
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
@@ -47,8 +60,8 @@ struct Flushctl: ParsableCommand {
 
 /// The names from the root to `target`, e.g. `["flushctl", "nfit"]` for `nfit show`, the
 /// default subcommand, which users never type.
-private func commandPath(to target: ParsableCommand.Type,
-                         from node: ParsableCommand.Type = Flushctl.self) -> [String]? {
+func commandPath(to target: ParsableCommand.Type,
+                 from node: ParsableCommand.Type = Flushctl.self) -> [String]? {
     let config = node.configuration
     let name = config.commandName ?? "flushctl"
     if node == target { return [name] }
@@ -62,15 +75,25 @@ private func commandPath(to target: ParsableCommand.Type,
 
 /// Writes to standard error without Foundation.
 enum FileHandleStderr {
-    static func write(_ text: String) {
-        var text = text
-        text.withUTF8 { buffer in
-            var rest = UnsafeRawBufferPointer(buffer)
-            while !rest.isEmpty {
-                let n = Glibc.write(2, rest.baseAddress, rest.count)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-            }
+    static func write(_ text: String) { writeAll(2, text) }
+}
+
+/// Writes to standard output in one `write(2)` (for a short text), bypassing `print`'s stdio
+/// buffer; used by output printed once, at the end, such as `list`'s.
+enum FileHandleStdout {
+    static func write(_ text: String) { writeAll(1, text) }
+}
+
+/// Writes all of `text` to `fd`, retrying on EINTR; gives up silently on other errors, as
+/// `print` does.
+private func writeAll(_ fd: CInt, _ text: String) {
+    var text = text
+    text.withUTF8 { buffer in
+        var rest = UnsafeRawBufferPointer(buffer)
+        while !rest.isEmpty {
+            let n = Glibc.write(fd, rest.baseAddress, rest.count)
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
         }
     }
 }

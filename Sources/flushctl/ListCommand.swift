@@ -62,14 +62,21 @@ struct ListCommand: ParsableCommand {
     @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
     var cache: String = TopologyCache.defaultPath
 
-    func run() throws {
+    /// The parsed command line as a request: the one mapping from these properties to
+    /// ``ListOptions``, shared with the tests that hold ``ListFastPath`` to it.
+    var request: ListRequest {
         var options = ListOptions()
         options.buses = buses; options.dimms = dimms; options.regions = regions; options.namespaces = namespaces
         options.deviceDax = deviceDax; options.idle = idle; options.configured = configured
         options.human = human; options.verbose = verbose
         options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
         options.mode = mode; options.type = type
-        try Self.list(options, json: json, cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+        return ListRequest(options: options, json: json,
+                           cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+    }
+
+    func run() throws {
+        try Self.list(request.options, json: request.json, cache: request.cache)
     }
 
     /// Reads, selects and prints. Shared by `run()` and the fast path (ListFastPath.swift).
@@ -84,7 +91,7 @@ struct ListCommand: ParsableCommand {
         } else if !topology.buses.isEmpty && (resolved.dimms || resolved.regions) {
             // The NFIT is only needed when DIMMs or regions are printed, and only when there is a bus.
             do {
-                topology = topology.attachingFlushHints(try NFITFlushHints.read())
+                topology = topology.attachingFlushHints(devices: try NFITFlushHints.readDevices())
             } catch {
                 topology = topology.attachingFlushHints(nil)
                 if error.reason == .permissionDenied, let path = cache.path {
@@ -103,9 +110,9 @@ struct ListCommand: ParsableCommand {
         let listing = try topology.listing(options)
         if listing.isEmpty { return }
         if json || isatty(1) == 0 {
-            print(listingToJSON(listing).prettyPrinted())
+            FileHandleStdout.write(listingToJSON(listing).prettyPrinted() + "\n")
         } else {
-            print(listingToTable(listing, hasFlushHints: topology.hasFlushHints), terminator: "")
+            FileHandleStdout.write(listingToTable(listing, hasFlushHints: topology.hasFlushHints))
         }
     }
 }

@@ -90,7 +90,7 @@ func regionEntryToJSON(_ entry: Listing.RegionEntry, _ o: ListOptions) -> JSONVa
     m.append(("persistence_domain", .string(r.persistenceDomain.rawValue)))
     if let resource = r.resource { m.append(("resource", .hex(resource))) }
     if let deep = r.deepFlush { m.append(("deep_flush", .integer(deep))) }
-    if let pages = r.flushHintPages { m.append(("flush_hint_pages", .array(pages.map(flushHintPageToJSON)))) }
+    if let pages = r.flushHintPages { m.append(("flush_hint_pages", .array(pages.map { flushHintPageToJSON($0, o) }))) }
     if let namespaces = entry.namespaces { m.append(("namespaces", .array(namespaces.map { namespaceToJSON($0, o) }))) }
     return .object(m)
 }
@@ -105,11 +105,11 @@ func mappingToJSON(_ mapping: Mapping, _ o: ListOptions) -> JSONValue {
     return .object(m)
 }
 
-func flushHintPageToJSON(_ page: FlushHintPage) -> JSONValue {
+func flushHintPageToJSON(_ page: FlushHintPage, _ o: ListOptions) -> JSONValue {
     .object([
         ("page", .hex(page.page)),
         ("size", .integer(page.size)),
-        ("hints", .array(page.hints.map { .object([("dimm", .string($0.dimm)), ("offset", .hex($0.offset))]) })),
+        ("hints", .array(page.hints.map { .object([("dimm", .string($0.dimm)), ("offset", hexableJSON($0.offset, o))]) })),
         ("shared_with", .array(page.sharedWith.map { .string($0) })),
     ])
 }

@@ -2,8 +2,9 @@ import FlushHint
 import NFIT
 import OrderedJSON
 
-/// A plan as JSON: snake_case keys in a fixed order, addresses as `"0x…"` strings, optional
-/// keys left out rather than null (ndctl's conventions).
+/// A plan as JSON: snake_case keys in a fixed order, physical addresses as `"0x…"` strings,
+/// handles and offsets within a page as integers, optional keys left out rather than null
+/// (ndctl's conventions: `ndctl list` prints handles and offsets as numbers).
 func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
     let plan = report.plan
     var members: [(String, JSONValue)] = [
@@ -24,7 +25,7 @@ func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue
             ]
             if let guest = range.guestAddress { r.append(("guest_address", .hex(guest))) }
             r.append(("hints", .array(range.hints.map { hint in
-                .object([("dimm", .string(hint.dimm)), ("handle", .hex(hint.handle)), ("offset", .hex(hint.offset))])
+                .object([("dimm", .string(hint.dimm)), ("handle", .integer(hint.handle)), ("offset", .integer(hint.offset))])
             })))
             return .object(r)
         })))
@@ -61,7 +62,7 @@ private func planHandle(_ handle: UInt32) -> String {
 /// A plan's DIMM: name, handle, hints (`flush_hints` left out when unknown).
 func planDIMMToJSON(_ dimm: PlanDIMM) -> JSONValue {
     var d: [(String, JSONValue)] = [("dimm", .string(dimm.name))]
-    if let handle = dimm.handle { d.append(("handle", .hex(handle))) }
+    if let handle = dimm.handle { d.append(("handle", .integer(handle))) }
     if let hints = dimm.hints { d.append(("flush_hints", .array(hints.map { .hex($0) }))) }
     return .object(d)
 }
@@ -73,7 +74,7 @@ func guestToJSON(_ guest: GuestLayout) -> JSONValue {
         ("dimms", .array(guest.dimms.map { dimm in
             var d: [(String, JSONValue)] = [
                 ("position", .integer(dimm.position)),
-                ("handle", .hex(dimm.handle)),
+                ("handle", .integer(dimm.handle)),
                 ("host_dimm", .string(dimm.hostDIMM)),
                 ("flush_hints", .array(dimm.hints.map { .hex($0) })),
             ]

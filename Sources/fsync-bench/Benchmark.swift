@@ -6,12 +6,16 @@ import Glibc
 #endif
 
 /// Requesters that each write 4 KiB at their own offsets and then flush, in a loop, for a
-/// fixed time: once with one fsync per request, once through `CoalescingFsync`.
+/// fixed time, three ways: each thread calling fsync itself, concurrently (the kernel may merge
+/// concurrent fsyncs: the stricter baseline); one fsync per request under one lock around
+/// write and fsync (a VMM handling the trapped write under a global lock, as QEMU's BQL); and
+/// through `CoalescingFsync`.
 struct Benchmark {
     let directory: String
     let threadCounts: [Int]
     let seconds: Double
     let method: CoalescingFsync.SyncMethod
+    let gathering: CoalescingFsync.Gathering
 
     static let block = 4096
     /// Blocks per requester, rewritten in turn (a preallocated image: no allocation per write).
@@ -32,26 +36,34 @@ struct Benchmark {
         }
         guard Glibc.fsync(fd.rawValue) == 0 else { throw BenchError(description: "\(path): fsync: \(Errno(rawValue: Glibc.errno))") }
 
-        print("# fsync-bench: \(path), \(method), \(seconds) s per measurement, write 4 KiB then flush")
-        print("| requesters | one \(method) per request (req/s) | coalesced (req/s) | ratio | coalesced \(method) calls/s | requests per \(method) |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        let gatheringName = gathering == .off ? "off" : gathering == .adaptive ? "adaptive" : "custom"
+        print("# fsync-bench: \(path), \(method), \(seconds) s per measurement, write 4 KiB then flush, gathering \(gatheringName)")
+        print("# concurrent: each thread calls \(method) itself; serialized: one lock around write+\(method) (a VMM's global lock); ratios: coalesced / baseline")
+        print("| requesters | concurrent (req/s) | serialized (req/s) | coalesced (req/s) | vs concurrent | vs serialized | \(method) calls/s | requests per \(method) | mean \(method) (µs) | bound N/mean (req/s) | gathered | windows expired |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        let rawSync: @Sendable (FileDescriptor) -> String? = { [method] fd in
+            let rc = method == .fsync ? Glibc.fsync(fd.rawValue) : Glibc.fdatasync(fd.rawValue)
+            return rc == 0 ? nil : "\(method): \(Errno(rawValue: Glibc.errno))"
+        }
         for n in threadCounts {
-            let naive = try measure(threads: n, fd: fd, path: path) { fd in
-                let rc = method == .fsync ? Glibc.fsync(fd.rawValue) : Glibc.fdatasync(fd.rawValue)
-                return rc == 0 ? nil : "\(method): \(Errno(rawValue: Glibc.errno))"
-            }
+            let concurrent = try measure(threads: n, fd: fd, path: path, serialized: false, flush: rawSync)
+            let serialized = try measure(threads: n, fd: fd, path: path, serialized: true, flush: rawSync)
             let flusher: CoalescingFsync
-            do { flusher = try CoalescingFsync(descriptor: fd, file: path, method: method) } catch {
+            do { flusher = try CoalescingFsync(descriptor: fd, file: path, method: method, gathering: gathering) } catch {
                 throw BenchError(description: "\(error)")
             }
-            let coalesced = try measure(threads: n, fd: fd, path: path) { _ in
+            let coalesced = try measure(threads: n, fd: fd, path: path, serialized: false) { _ in
                 do throws(CoalescingFsyncError) { try flusher.flush(); return nil } catch { return error.description }
             }
             let stats = flusher.statistics
             flusher.shutdown()
             let syncRate = Double(stats.syncs) / coalesced.elapsed
             let perSync = stats.syncs == 0 ? 0 : Double(stats.requests) / Double(stats.syncs)
-            print("| \(n) | \(fmt(naive.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / naive.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) |")
+            // No request completes before an fsync started after it: N / latency is the ceiling.
+            let (s, a) = stats.syncTime.components
+            let meanLatency = stats.syncs == 0 ? 0 : (Double(s) + Double(a) / 1e18) / Double(stats.syncs)
+            let bound = meanLatency > 0 ? Double(n) / meanLatency : 0
+            print("| \(n) | \(fmt(concurrent.rate)) | \(fmt(serialized.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / concurrent.rate, 2))x | \(fmt(coalesced.rate / serialized.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) | \(fmt(meanLatency * 1e6)) | \(fmt(bound)) | \(stats.gathered) | \(stats.windowsExpired) |")
         }
     }
 
@@ -66,9 +78,11 @@ struct Benchmark {
         return "\(scaled / p)." + String(repeating: "0", count: digits - fraction.count) + fraction
     }
 
-    /// Runs `threads` requesters for `seconds`; the rate of completed requests.
-    func measure(threads: Int, fd: FileDescriptor, path: String,
+    /// Runs `threads` requesters for `seconds`; the rate of completed requests. `serialized`:
+    /// each request's write and flush run under one lock shared by all requesters.
+    func measure(threads: Int, fd: FileDescriptor, path: String, serialized: Bool,
                  flush: @escaping @Sendable (FileDescriptor) -> String?) throws -> (rate: Double, elapsed: Double) {
+        let lock = Mutex<Void>(())
         let stop = Atomic<Bool>(false)
         let completed = Atomic<Int>(0)
         let firstError = Mutex<String?>(nil)
@@ -79,13 +93,14 @@ struct Benchmark {
                 var i = 0
                 while !stop.load(ordering: .relaxed) {
                     let offset = Int64((t * Self.slots + i % Self.slots) * Self.block)
-                    let written = block.withUnsafeBytes { pwrite(fd.rawValue, $0.baseAddress, $0.count, off_t(offset)) }
-                    if written != Self.block {
-                        firstError.withLock { $0 = $0 ?? "\(path): pwrite at \(offset): \(written < 0 ? "\(Errno(rawValue: Glibc.errno))" : "short write")" }
-                        stop.store(true, ordering: .relaxed)
-                        return
+                    let request = { () -> String? in
+                        let written = block.withUnsafeBytes { pwrite(fd.rawValue, $0.baseAddress, $0.count, off_t(offset)) }
+                        if written != Self.block {
+                            return "\(path): pwrite at \(offset): \(written < 0 ? "\(Errno(rawValue: Glibc.errno))" : "short write")"
+                        }
+                        return flush(fd)
                     }
-                    if let error = flush(fd) {
+                    if let error = serialized ? lock.withLock({ _ in request() }) : request() {
                         firstError.withLock { $0 = $0 ?? error }
                         stop.store(true, ordering: .relaxed)
                         return

@@ -7,13 +7,14 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Measures `CoalescingFsync` against one fsync per request (docs/performance.md), and, with
+/// Measures `CoalescingFsync` against one fsync per request, concurrent and serialized
+/// (docs/performance.md), and, with
 /// `--check-errors`, shows what it reports when the file's device fails (Tests/HostTests/FsyncErrorTests).
 @main
 struct FsyncBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsync-bench",
-        abstract: "Requests per second of write-4KiB-then-flush: coalesced fsync vs one fsync per request.")
+        abstract: "Requests per second of write-4KiB-then-flush: coalesced fsync vs one fsync per request (concurrent and serialized).")
 
     @Option(help: "Directory for the temporary test file (its filesystem is what is measured).")
     var directory: String = "/tmp"
@@ -27,6 +28,9 @@ struct FsyncBench: ParsableCommand {
     @Option(help: "fsync or fdatasync.")
     var method: String = "fsync"
 
+    @Option(help: "CoalescingFsync gathering: adaptive (the default) or off (an fsync starts as soon as a request needs it).")
+    var gathering: String = "adaptive"
+
     @Option(name: .customLong("check-errors"), help: .hidden)
     var checkErrors: String?
 
@@ -36,6 +40,9 @@ struct FsyncBench: ParsableCommand {
     func validate() throws {
         guard method == "fsync" || method == "fdatasync" else {
             throw ValidationError("--method \(method): expected fsync or fdatasync")
+        }
+        guard gathering == "adaptive" || gathering == "off" else {
+            throw ValidationError("--gathering \(gathering): expected adaptive or off")
         }
         guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds \(seconds): expected 0 < seconds <= 600") }
         guard let counts = threadCounts, !counts.isEmpty else {
@@ -71,7 +78,8 @@ struct FsyncBench: ParsableCommand {
             print(try ErrorCheck(file: file, breakCommand: breakCommand, method: syncMethod).run().prettyPrinted())
             return
         }
-        try Benchmark(directory: directory, threadCounts: threadCounts ?? [], seconds: seconds, method: syncMethod).run()
+        try Benchmark(directory: directory, threadCounts: threadCounts ?? [], seconds: seconds, method: syncMethod,
+                      gathering: gathering == "off" ? .off : .adaptive).run()
     }
 }
 

@@ -8,9 +8,8 @@ struct CacheTests {
     /// A fresh empty directory under /tmp for one test.
     static func scratchDirectory() throws -> String {
         var template = Array("/tmp/flushctl-cache-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        try #require(made != nil, "mkdtemp failed: errno \(errno)")
-        return String(cString: template)
+        let made = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!).map { String(cString: $0) } }
+        return try #require(made, "mkdtemp failed: errno \(errno)")
     }
 
     /// Removes a scratch directory and everything in it (some tests make subdirectories).

@@ -217,7 +217,21 @@ func waitAsync(_ condition: () -> Bool) async throws {
         #expect(throws: CoalescingFsyncError(file: "f", reason: .failedEarlier(.noSpace))) { try flusher.flush() }
         await #expect(throws: CoalescingFsyncError(file: "f", reason: .failedEarlier(.noSpace))) { try await flusher.flush() }
         #expect(calls.withLock { $0 } == 1)
-        #expect(flusher.statistics == .init(requests: 1, syncs: 1))
+        #expect(flusher.statistics.requests == 1 && flusher.statistics.syncs == 1)
+    }
+
+    /// An async request waiting on an fsync that fails gets that fsync's errno, never success.
+    @Test func asyncRequestOnAFailingFsyncFails() async throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
+        defer { flusher.shutdown() }
+        let task = Task { () -> CoalescingFsyncError.Reason? in
+            do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
+        }
+        try await waitAsync { gate.counts.entered >= 1 }
+        gate.release(.ioError)
+        #expect(await task.value == .syncFailed(.ioError))
+        #expect(flusher.failure == .ioError)
     }
 
     @Test func timeoutFailsTheRequestAndLeavesOthersWorking() throws {
@@ -338,6 +352,180 @@ func waitAsync(_ condition: () -> Bool) async throws {
         for _ in 0..<3 { gate.release() }
         try await group.value
         #expect(flusher.statistics.syncs <= 4, "\(flusher.statistics.syncs) fsyncs")
+    }
+
+    /// N threads in a loop, each sync slow, each requester busy for a while between requests
+    /// (the guest's writes): without gathering the first to come back starts the next fsync
+    /// and the others wait for the one after (about N / 2 per fsync); with it, about N.
+    @Test func gatheringMakesOneBatchOfAllRequesters() throws {
+        let threads = 8, perThread = 40
+        // A generous window, so that a slow test machine does not make it expire: what is
+        // tested is the estimate and the wait, not the default window's size.
+        let generous = CoalescingFsync.Gathering(maximumWait: .milliseconds(50), latencyFraction: 10)
+        var perSync: [Double] = []
+        for gathering in [generous, .off] {
+            let flusher = try CoalescingFsync(file: "g", gathering: gathering) { usleep(2000); return nil }
+            defer { flusher.shutdown() }
+            let failures = Mutex(0)
+            let done = DispatchSemaphore(value: 0)
+            for _ in 0..<threads {
+                Thread {
+                    for _ in 0..<perThread {
+                        usleep(UInt32.random(in: 100...1000))
+                        do { try flusher.flush() } catch { failures.withLock { $0 += 1 } }
+                    }
+                    done.signal()
+                }.start()
+            }
+            for _ in 0..<threads { try #require(done.wait(timeout: .now() + 60) == .success) }
+            #expect(failures.withLock { $0 } == 0)
+            let stats = flusher.statistics
+            #expect(stats.requests == UInt64(threads * perThread))
+            perSync.append(Double(stats.requests) / Double(stats.syncs))
+            if gathering == .off { #expect(stats.gathered == 0 && stats.windowsExpired == 0) } else { #expect(stats.gathered > 0) }
+        }
+        // Ideal: 8 and 4. The first fsyncs (before the estimate settles) and the last ones
+        // (threads finishing at different times) serve fewer.
+        #expect(perSync[0] >= 6.5, "gathering: \(perSync[0]) requests per fsync with \(threads) threads")
+        #expect(perSync[1] < perSync[0] - 1, "no gathering: \(perSync[1]) requests per fsync, gathering: \(perSync[0])")
+    }
+
+    /// One requester is the only one active: the flusher never waits for others, however long
+    /// the window may be.
+    @Test func oneRequesterNeverWaitsForTheWindow() throws {
+        // Every wait would last 5 s (10 000 × a 1 ms fsync, capped at 5 s).
+        let flusher = try CoalescingFsync(file: "one", gathering: .init(maximumWait: .seconds(5), latencyFraction: 10_000)) {
+            usleep(1000); return nil
+        }
+        defer { flusher.shutdown() }
+        let start = ContinuousClock.now
+        for _ in 0..<20 { try flusher.flush() }
+        let elapsed = ContinuousClock.now - start
+        let stats = flusher.statistics
+        #expect(stats.gathered == 0 && stats.windowsExpired == 0, "\(stats)")
+        #expect(stats.syncs == 20)
+        // 20 fsyncs of 1 ms; one wait for the window alone would take 5 s.
+        #expect(elapsed < .seconds(4), "\(elapsed) for 20 requests of one requester")
+    }
+
+    /// The window ends: requesters that went away do not hold the remaining one back for longer
+    /// than one window, and the estimate then falls back to one.
+    @Test func windowExpiresWhenRequestersLeave() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "w", gathering: .init(maximumWait: .seconds(2), latencyFraction: 1000), sync: gate.sync)
+        defer { flusher.shutdown() }
+        // Three requesters around fsync 1: one pending at its start, two arriving during it.
+        let first = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(1))
+        let others = (0..<2).map { _ in Requester(flusher, gate: gate) }
+        try #require(waitRequests(flusher, 3))
+        usleep(20_000)                          // fsync 1 "takes" 20 ms: the window is 2 s
+        // Two of the three ask again; the third is gone. The flusher waits for it, then gives up.
+        let start = ContinuousClock.now
+        gate.release()
+        #expect(first.succeeded)
+        try #require(gate.waitEntered(2), "the window never ended")
+        let waited = ContinuousClock.now - start
+        gate.release()
+        for r in others { #expect(r.succeeded); #expect(r.returnedAtFinish == 2) }
+        #expect(waited >= .milliseconds(1900) && waited < .seconds(9), "fsync 2 started after \(waited)")
+        #expect(flusher.statistics.gathered == 1 && flusher.statistics.windowsExpired == 1, "\(flusher.statistics)")
+        // Fsync 2 served two requesters, so the flusher waits for two again; neither comes. An
+        // expired window with nothing pending starts no fsync.
+        usleep(2_300_000)
+        #expect(gate.counts.entered == 2, "an fsync started with no request pending")
+        #expect(flusher.statistics.windowsExpired == 2, "\(flusher.statistics)")
+        // A request after the window: fsync 3 starts at once. It serves one requester, none
+        // arrives during it, so the estimate is one and fsync 4 does not wait either.
+        for n in [3, 4] {
+            let lone = Requester(flusher, gate: gate)
+            let asked = ContinuousClock.now
+            try #require(gate.waitEntered(n))
+            #expect(ContinuousClock.now - asked < .seconds(1), "fsync \(n) waited for a window")
+            usleep(20_000)
+            gate.release()
+            #expect(lone.succeeded)
+            #expect(lone.returnedAtFinish == n)
+        }
+        #expect(flusher.statistics.gathered == 1 && flusher.statistics.windowsExpired == 2, "\(flusher.statistics)")
+    }
+
+    /// Gathering delays the start of an fsync; it never lets a request be satisfied by an fsync
+    /// that started before it.
+    @Test func gatheringKeepsTheStartedAfterRule() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "sa", gathering: .init(maximumWait: .seconds(5), latencyFraction: 1000), sync: gate.sync)
+        defer { gate.release(); gate.release(); flusher.shutdown() }
+        // Estimate three requesters: one pending when fsync 1 starts, two arriving during it.
+        let first = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(1))
+        let second = Requester(flusher, gate: gate)
+        let third = Requester(flusher, gate: gate)
+        try #require(waitRequests(flusher, 3))
+        usleep(20_000)
+        gate.release()
+        #expect(first.succeeded)
+        #expect(first.returnedAtFinish == 1)
+        // Two of three pending: the flusher holds fsync 2 back...
+        usleep(100_000)
+        #expect(gate.counts.entered == 1, "fsync 2 started without waiting for the third requester")
+        #expect(second.outcome(within: 0) == nil && third.outcome(within: 0) == nil)
+        // ...until the third arrives, then starts it at once; all three were made before it.
+        let fourth = Requester(flusher, gate: gate)
+        try #require(gate.waitEntered(2), "fsync 2 did not start when the batch was complete")
+        // Made while fsync 2 is in flight: needs fsync 3, even though fsync 2 was held back.
+        let fifth = Requester(flusher, gate: gate)
+        try #require(waitRequests(flusher, 5))
+        gate.release()
+        for r in [second, third, fourth] { #expect(r.succeeded); #expect(r.returnedAtFinish == 2) }
+        // Fsync 2 had three pending at its start and one arrived during it: the flusher now
+        // waits for four. Three more make the batch, and fsync 3 starts at once (not after 5 s).
+        #expect(fifth.outcome(within: 0.1) == nil, "satisfied by the fsync in flight when it was made")
+        let asked = ContinuousClock.now
+        let late = (0..<3).map { _ in Requester(flusher, gate: gate) }
+        try #require(gate.waitEntered(3))
+        #expect(ContinuousClock.now - asked < .seconds(2), "fsync 3 started only when the window ended")
+        gate.release()
+        for r in late + [fifth] { #expect(r.succeeded); #expect(r.returnedAtFinish == 3) }
+        #expect(flusher.statistics.windowsExpired == 0, "\(flusher.statistics)")
+    }
+
+    /// Under load with gathering, no successful request was satisfied by an fsync that had
+    /// started before it: when it returns, an fsync numbered above every fsync started before
+    /// the call has completed.
+    @Test func startedAfterHoldsUnderGatheringStress() throws {
+        let starts = Atomic<Int>(0)
+        let completions = Atomic<Int>(0)
+        let flusher = try CoalescingFsync(file: "st", gathering: .init(maximumWait: .microseconds(400), latencyFraction: 2)) {
+            starts.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            usleep(UInt32.random(in: 50...400))
+            completions.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            return nil
+        }
+        defer { flusher.shutdown() }
+        let violations = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        for t in 0..<12 {
+            Thread {
+                for i in 0..<150 {
+                    let before = starts.load(ordering: .sequentiallyConsistent)
+                    do throws(CoalescingFsyncError) {
+                        try flusher.flush(timeout: t % 3 == 0 ? .microseconds(Int64.random(in: 100...3000)) : nil)
+                    } catch {
+                        if error.reason != .timedOut { violations.withLock { $0.append("\(error)") } }
+                        continue
+                    }
+                    let after = completions.load(ordering: .sequentiallyConsistent)
+                    if after <= before { violations.withLock { $0.append("thread \(t) request \(i): \(before) fsyncs had started, \(after) completed") } }
+                    if i % 10 == 0 { usleep(UInt32.random(in: 0...500)) }   // requesters come and go
+                }
+                done.signal()
+            }.start()
+        }
+        for _ in 0..<12 { try #require(done.wait(timeout: .now() + 120) == .success, "threads still blocked after 120 s") }
+        let found = violations.withLock { $0 }
+        #expect(found.isEmpty, "\(found.count) violations, first: \(found.first ?? "")")
+        #expect(flusher.statistics.gathered > 0)
     }
 
     @Test func realDescriptorFlushes() throws {

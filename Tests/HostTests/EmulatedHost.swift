@@ -128,6 +128,41 @@ enum EmulatedHost {
         return (process.terminationStatus, output, errorText)
     }
 
+    /// Writes into `work` a scenario that is `base` (a name in Tests/hostsim/scenarios, e.g.
+    /// `"hints"` or `"fsync/ext4-dm-error"`) plus `setup` commands after its own and extra
+    /// `binaries` (host path: guest path); returns its path for `run(scenario:)`.
+    static func scenario(basedOn base: String, in work: URL, setup: [String] = [], binaries: [String: String]) throws -> String {
+        let file = repositoryRoot.appendingPathComponent("Tests/hostsim/scenarios/\(base).json")
+        let data = try Data(contentsOf: file)
+        guard var scenario = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw EmulatedHostError(description: "\(file.path): not a JSON object")
+        }
+        // A layout given by path is relative to the scenario file, which is about to move.
+        if let nfit = scenario["nfit"] as? String, !nfit.hasPrefix("/") {
+            scenario["nfit"] = file.deletingLastPathComponent().appendingPathComponent(nfit).standardizedFileURL.path
+        }
+        scenario["description"] = "\(base) plus \(binaries.values.sorted().joined(separator: ", "))"
+        scenario["setup"] = (scenario["setup"] as? [String] ?? []) + setup
+        scenario["binaries"] = (scenario["binaries"] as? [Any] ?? []) + binaries.sorted { $0.key < $1.key }.map { ["host": $0.key, "guest": $0.value] }
+        let url = work.appendingPathComponent("scenario.json")
+        try JSONSerialization.data(withJSONObject: scenario).write(to: url)
+        return url.path
+    }
+
+    /// Runs `command` with /bin/sh on the host; returns its exit status and combined output.
+    static func shell(_ command: String) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command + " 2>&1"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// The JSON document `Tests/hostsim/run --results` writes.
     private struct ResultsDocument: Decodable {
         struct Result: Decodable { let command: String; let status: Int32; let stdout: String; let stderr: String }

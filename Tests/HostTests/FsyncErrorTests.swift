@@ -13,7 +13,7 @@ import Testing
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let binary = try Self.buildGuestBench()
-        let scenario = try Self.scenario(in: work, adding: binary)
+        let scenario = try EmulatedHost.scenario(basedOn: "fsync/ext4-dm-error", in: work, binaries: [binary: "/usr/bin/fsync-bench"])
 
         let r = try EmulatedHost.run(scenario: scenario, commands: [
             "fsync-bench --check-errors /mnt/data --break \"\(Self.breakDevice)\"",
@@ -55,40 +55,11 @@ import Testing
     /// runtime); a separate scratch path, since `swift test` holds the lock on its own.
     static func buildGuestBench() throws -> String {
         let scratch = ".build-fsync-guest"
-        let (status, output) = try Self.shell(
+        let (status, output) = try EmulatedHost.shell(
             "cd '\(EmulatedHost.repositoryRoot.path)' && swift build -c release --static-swift-stdlib --product fsync-bench --scratch-path \(scratch)")
         try #require(status == 0, "cannot build fsync-bench for the guest (needs the Swift toolchain with its static stdlib): \(output)")
         let binary = EmulatedHost.repositoryRoot.appendingPathComponent("\(scratch)/release/fsync-bench").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "\(binary) was not built")
         return binary
-    }
-
-    /// Tests/hostsim/scenarios/fsync/ext4-dm-error.json plus the fsync-bench binary, written to `work`.
-    static func scenario(in work: URL, adding binary: String) throws -> String {
-        let directory = EmulatedHost.repositoryRoot.appendingPathComponent("Tests/hostsim/scenarios/fsync")
-        let data = try Data(contentsOf: directory.appendingPathComponent("ext4-dm-error.json"))
-        var scenario = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let nfit = try #require(scenario["nfit"] as? String)
-        scenario["nfit"] = directory.appendingPathComponent(nfit).standardizedFileURL.path
-        var binaries = scenario["binaries"] as? [Any] ?? []
-        binaries.append(["host": binary, "guest": "/usr/bin/fsync-bench"])
-        scenario["binaries"] = binaries
-        let url = work.appendingPathComponent("scenario.json")
-        try JSONSerialization.data(withJSONObject: scenario).write(to: url)
-        return url.path
-    }
-
-    /// Runs `command` with /bin/sh on the host; its exit status and combined output.
-    static func shell(_ command: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command + " 2>&1"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -281,6 +281,9 @@ import Testing
                 let base = Self.number(page["page"]) ?? 1
                 #expect(base % 4096 == 0 && Self.number(page["size"]) == 4096, "\(scenario): \(dev) bad page \(page)")
                 for hint in page["hints"] as? [[String: Any]] ?? [] {
+                    // A JSON number (ndctl prints offsets as numbers without -u), not "0x…".
+                    #expect(!(hint["offset"] is String) && Self.number(hint["offset"]) != nil,
+                            "\(scenario): \(dev) hint offset \(hint["offset"] ?? "none") is not a number")
                     got.insert("\(base) \(hint["dimm"] as? String ?? "?") \(Self.number(hint["offset"]) ?? 9999)")
                 }
                 pagesByRegion[dev, default: []].insert(base)

@@ -342,9 +342,9 @@ import Testing
                                           needs: "gcc and libjson-c-dev (Tests/install-deps)")
         // A scenario of its own: the interleave layout as devdax, plus the compiled example.
         let layoutScenario = Self.planScenario("interleave-devdax")
-        let scenario = try PlanHost.scenario(in: work, nfit: "interleave",
-                                             setup: ["ndctl create-namespace -f -e namespace0.0 -m devdax"],
-                                             binaries: [binary: "/usr/bin/vmm-flush"])
+        let scenario = try EmulatedHost.scenario(basedOn: "interleave", in: work,
+                                                 setup: ["ndctl create-namespace -f -e namespace0.0 -m devdax"],
+                                                 binaries: [binary: "/usr/bin/vmm-flush"])
         let layout = try PlanLayout(scenario: layoutScenario)
         let hints = layout.allHints
         let r = try EmulatedHost.run(scenario: scenario, commands: [
@@ -377,7 +377,7 @@ extension PlanCheckFlushTests {
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
         let binary = try PlanHost.compile("Tests/hostsim/tools/devmem-hold.c", into: work, needs: "gcc")
-        let scenario = try PlanHost.scenario(in: work, nfit: "hints", setup: [], binaries: [binary: "/usr/bin/devmem-hold"])
+        let scenario = try EmulatedHost.scenario(basedOn: "hints", in: work, binaries: [binary: "/usr/bin/devmem-hold"])
         let pat = "grep 37fff000 /sys/kernel/debug/x86/pat_memtype_list"
         let r = try EmulatedHost.run(scenario: scenario, commands: [
             "flushctl check region0 --json",
@@ -583,6 +583,13 @@ enum PlanJSON {
                   })
         }
         #expect(raw.allSatisfy { $0["path"] as? String == "/dev/mem" }, sourceLocation: sourceLocation)
+        // Physical addresses are "0x…" strings; handles and offsets in the page are numbers.
+        #expect(raw.allSatisfy { $0["offset"] is String }, sourceLocation: sourceLocation)
+        #expect(raw.allSatisfy { r in
+            (r["hints"] as? [[String: Any]] ?? []).allSatisfy {
+                !($0["handle"] is String) && !($0["offset"] is String) && hex($0["handle"]) != nil && hex($0["offset"]) != nil
+            }
+        }, "hint handle/offset must be JSON numbers: \(raw)", sourceLocation: sourceLocation)
         #expect(got.map { Range(offset: $0.offset, length: $0.length, guestAddress: nil, hints: $0.hints) } == expected,
                 sourceLocation: sourceLocation)
         return got
@@ -624,37 +631,9 @@ enum PlanHost {
     static func compile(_ source: String, into work: URL, libraries: String = "", needs: String) throws -> String {
         let path = EmulatedHost.repositoryRoot.appendingPathComponent(source).path
         let binary = work.appendingPathComponent(URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent).path
-        let (status, output) = try shell("gcc -O2 -Wall -Wextra -Werror -o '\(binary)' '\(path)' \(libraries)")
+        let (status, output) = try EmulatedHost.shell("gcc -O2 -Wall -Wextra -Werror -o '\(binary)' '\(path)' \(libraries)")
         try #require(status == 0, "cannot compile \(source) (needs \(needs)): \(output)")
         return binary
-    }
-
-    /// Writes a scenario into `work` that reuses the NFIT of scenario `nfit` and adds `binaries`
-    /// (host path: guest path); returns its path for `EmulatedHost.run(scenario:)`.
-    static func scenario(in work: URL, nfit: String, setup: [String], binaries: [String: String]) throws -> String {
-        let scenario: [String: Any] = [
-            "description": "\(nfit) plus \(binaries.values.sorted().joined(separator: ", "))",
-            "nfit": EmulatedHost.repositoryRoot.appendingPathComponent("Tests/hostsim/scenarios/\(nfit).json").path,
-            "setup": setup,
-            "binaries": binaries.map { ["host": $0.key, "guest": $0.value] },
-        ]
-        let url = work.appendingPathComponent("scenario.json")
-        try JSONSerialization.data(withJSONObject: scenario).write(to: url)
-        return url.path
-    }
-
-    /// Runs `command` with /bin/sh on the host; returns its exit status and combined output.
-    static func shell(_ command: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command + " 2>&1"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
 

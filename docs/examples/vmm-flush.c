@@ -43,7 +43,7 @@ static struct json_object *member(struct json_object *obj, const char *key, enum
 	return value;
 }
 
-/* flushctl prints addresses as "0x..." strings (JSON numbers cannot hold every 64-bit value). */
+/* flushctl prints physical addresses as "0x..." strings (JSON numbers cannot hold every 64-bit value). */
 static uint64_t address(struct json_object *obj, const char *key)
 {
 	const char *text = json_object_get_string(member(obj, key, json_type_string));
@@ -109,7 +109,12 @@ int main(int argc, char **argv)
 		/* Pick, in this page, the first hint of each DIMM, once per distinct address. */
 		struct json_object *hints = member(range, "hints", json_type_array);
 		for (size_t h = 0; h < json_object_array_length(hints); h++) {
-			uint64_t in_page = address(json_object_array_get_idx(hints, h), "offset");
+			/* The offset within the page is a small integer. */
+			int64_t in_page_value = json_object_get_int64(
+				member(json_object_array_get_idx(hints, h), "offset", json_type_int));
+			if (in_page_value < 0 || (uint64_t)in_page_value >= length)
+				die("plan", "a hint offset outside its range");
+			uint64_t in_page = (uint64_t)in_page_value;
 			uint64_t physical = offset + in_page;
 			int is_first = 0, seen = 0;
 			for (size_t d = 0; d < ndimms; d++)

@@ -238,7 +238,7 @@ public enum HostBench {
         do {
             let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), firstIndex: UInt(getpid()))
             let summary = try BenchLoop.measure(label: "mapped_hints \(region)", bounds: bounds, progress: progress) {
-                try flusher.flush()
+                flusher.flush()
             }
             return BenchResult(method: .mappedHints, target: region, outcome: .measured(summary))
         } catch {

@@ -40,23 +40,61 @@ public final class CoalescingFsync: Sendable {
         case fdatasync
     }
 
+    /// How long the flusher may hold back an fsync for requesters that are about to ask
+    /// (group commit, like PostgreSQL's `commit_delay`/`commit_siblings`, but adaptive).
+    ///
+    /// After fsync *k* completes, the flusher estimates how many requesters are active: the
+    /// requests pending when *k* started plus those that arrived while it ran (a blocked
+    /// requester cannot ask twice, so these are different requesters). If fewer than that wait
+    /// for the next fsync, it waits until that many do, or until the window ends: the smaller
+    /// of `maximumWait` and `latencyFraction` times the recent fsync latency (an exponential
+    /// moving average). With one requester the estimate is one, so it never waits.
+    public struct Gathering: Sendable, Equatable {
+        /// The longest wait before one fsync, however slow fsync is.
+        public var maximumWait: Duration
+        /// The wait as a fraction of the recent fsync latency.
+        public var latencyFraction: Double
+
+        /// A window of `min(maximumWait, latencyFraction × recent fsync latency)`. Negative or
+        /// non-finite values count as zero (no gathering); a `maximumWait` above 10 s as 10 s.
+        public init(maximumWait: Duration, latencyFraction: Double) {
+            self.maximumWait = maximumWait
+            self.latencyFraction = latencyFraction
+        }
+
+        /// The default: at most half an fsync's latency, and never more than 500 µs.
+        public static let adaptive = Gathering(maximumWait: .microseconds(500), latencyFraction: 0.5)
+        /// No gathering: an fsync starts as soon as one request needs it (the behaviour before
+        /// gathering existed; requesters in a loop then split into two alternating batches).
+        public static let off = Gathering(maximumWait: .zero, latencyFraction: 0)
+    }
+
     /// Counters since the instance was made.
     public struct Statistics: Sendable, Equatable {
         /// `flush` calls accepted (refused ones, after a failure or shutdown, are not counted).
         public var requests: UInt64
         /// fsync calls completed, successful or not.
         public var syncs: UInt64
+        /// fsyncs the flusher held back for more requests to arrive (at least one was pending).
+        public var gathered: UInt64 = 0
+        /// Gathering windows that ended before the expected number of requests was pending
+        /// (the fsync then started with those there were).
+        public var windowsExpired: UInt64 = 0
+        /// Time spent in the fsync calls, all together (divided by `syncs`: the mean latency).
+        public var syncTime: Duration = .zero
     }
 
     private let engine: FsyncEngine
     private let thread: Mutex<pthread_t?>
 
     /// Flushes `descriptor` (which must stay open until `shutdown()` returns) with `method`.
-    /// `file` names it in error messages. Throws `.cannotStart` if the flusher thread cannot
-    /// be started (the errno of `pthread_create`).
-    public convenience init(descriptor: FileDescriptor, file: String, method: SyncMethod = .fsync) throws(CoalescingFsyncError) {
+    /// `file` names it in error messages; `gathering` bounds how long an fsync may be held back
+    /// for requesters about to ask. Throws `.cannotStart` if the flusher thread cannot be
+    /// started (the errno of `pthread_create`).
+    public convenience init(descriptor: FileDescriptor, file: String, method: SyncMethod = .fsync,
+                            gathering: Gathering = .adaptive) throws(CoalescingFsyncError) {
         let fd = descriptor.rawValue
-        try self.init(file: file) {
+        try self.init(file: file, gathering: gathering) {
             while true {
                 let rc = method == .fsync ? Glibc.fsync(fd) : Glibc.fdatasync(fd)
                 if rc == 0 { return nil }
@@ -70,8 +108,8 @@ public final class CoalescingFsync: Sendable {
     }
 
     /// An instance whose flushes call `sync` (nil: success; an errno: failure). For tests.
-    init(file: String, sync: @escaping @Sendable () -> Errno?) throws(CoalescingFsyncError) {
-        let engine = FsyncEngine(file: file, sync: sync)
+    init(file: String, gathering: Gathering = .adaptive, sync: @escaping @Sendable () -> Errno?) throws(CoalescingFsyncError) {
+        let engine = FsyncEngine(file: file, gathering: gathering, sync: sync)
         self.engine = engine
         var tid = pthread_t()
         let context = Unmanaged.passRetained(engine).toOpaque()
@@ -111,9 +149,12 @@ public final class CoalescingFsync: Sendable {
     /// The first fsync error, once one happened; the instance then refuses every request.
     public var failure: Errno? { engine.withCore { $0.failure?.errno } }
 
-    /// How many requests were accepted and how many fsyncs ran.
+    /// How many requests were accepted, how many fsyncs ran, and how often gathering waited.
     public var statistics: Statistics {
-        engine.withCore { Statistics(requests: $0.requests, syncs: $0.completed) }
+        engine.withCore {
+            Statistics(requests: $0.requests, syncs: $0.completed, gathered: $0.gathered, windowsExpired: $0.windowsExpired,
+                       syncTime: .nanoseconds($0.syncNanoseconds))
+        }
     }
 
     /// Fails pending requests with `.shutDown`, refuses new ones, and waits for an fsync in
@@ -138,6 +179,19 @@ final class FsyncEngine: @unchecked Sendable {
         var failure: (generation: UInt64, errno: Errno)?
         var shutDown = false
         var requests: UInt64 = 0
+        /// Requests waiting for fsync `started + 1` (accepted, not given up): the next batch.
+        var pendingNext = 0
+        /// Requests pending when the fsync in flight (or the last one) started.
+        var pendingAtStart = 0
+        /// Requesters active around the last fsync: pending at its start plus arrived during it.
+        var active = 0
+        /// While the flusher gathers, the number of pending requests it waits for (else 0).
+        var gatherTarget = 0
+        /// Recent fsync latency in nanoseconds (exponential moving average; 0: none yet).
+        var latencyNanoseconds: Double = 0
+        var gathered: UInt64 = 0
+        var windowsExpired: UInt64 = 0
+        var syncNanoseconds: Int64 = 0
         /// Suspended async requests by id.
         var asyncWaiters: [UInt64: (needed: UInt64, continuation: CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>)] = [:]
         /// Async ids handed out but not queued yet, and those of them whose task was already cancelled.
@@ -148,6 +202,9 @@ final class FsyncEngine: @unchecked Sendable {
 
     let file: String
     private let sync: @Sendable () -> Errno?
+    /// The gathering window's bounds, in nanoseconds and as a fraction of the fsync latency.
+    private let maximumWaitNanoseconds: Double
+    private let latencyFraction: Double
     private var core = Core()
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Signalled when a request needs a new fsync, or on shutdown.
@@ -167,10 +224,19 @@ final class FsyncEngine: @unchecked Sendable {
         pthread_cond_broadcast(done + 1)
     }
 
-    init(file: String, sync: @escaping @Sendable () -> Errno?) {
+    init(file: String, gathering: CoalescingFsync.Gathering, sync: @escaping @Sendable () -> Errno?) {
         self.file = file
         self.sync = sync
-        pthread_mutex_init(mutex, nil)
+        let (seconds, attoseconds) = gathering.maximumWait.components
+        let cap = Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+        self.maximumWaitNanoseconds = cap.isFinite && cap > 0 ? min(cap, 10e9) : 0
+        self.latencyFraction = gathering.latencyFraction.isFinite && gathering.latencyFraction > 0 ? gathering.latencyFraction : 0
+        var mutexAttributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&mutexAttributes)
+        // Spin briefly before sleeping: every critical section here is a few instructions.
+        pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        pthread_mutex_init(mutex, &mutexAttributes)
+        pthread_mutexattr_destroy(&mutexAttributes)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         // Deadlines on the monotonic clock: a wall-clock step must not fire or stall timeouts.
@@ -210,6 +276,13 @@ final class FsyncEngine: @unchecked Sendable {
         return timespec(tv_sec: Int(wholeSeconds), tv_nsec: Int(nanoseconds))
     }
 
+    /// Now on the monotonic clock, in nanoseconds.
+    static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     /// The outcome of a request that needs fsync number `needed`; nil while still pending.
     private func outcome(_ needed: UInt64) -> Result<Void, CoalescingFsyncError>? {
         if let failure = core.failure, failure.generation <= needed {
@@ -230,11 +303,22 @@ final class FsyncEngine: @unchecked Sendable {
         core.requests += 1
         // Not the fsync in flight (number `started`, if any): the next one.
         let needed = core.started + 1
-        if core.wanted < needed {
+        core.pendingNext += 1
+        if core.gatherTarget > 0 {
+            // The flusher is gathering: wake it once, when the batch it waits for is complete.
+            core.wanted = needed
+            if core.pendingNext == core.gatherTarget { pthread_cond_signal(work) }
+        } else if core.wanted < needed {
             core.wanted = needed
             pthread_cond_signal(work)
         }
         return .success(needed)
+    }
+
+    /// A request that needs fsync `needed` gives up (lock held): if that fsync has not started,
+    /// it no longer counts towards the batch the flusher may be gathering.
+    private func withdraw(_ needed: UInt64) {
+        if needed > core.started && core.pendingNext > 0 { core.pendingNext -= 1 }
     }
 
     func flush(deadline: timespec?, cancellation: FsyncCancellation?) throws(CoalescingFsyncError) {
@@ -256,10 +340,14 @@ final class FsyncEngine: @unchecked Sendable {
         while true {
             if let result = outcome(needed) { return try result.get() }
             // Checked under our lock; `cancel()` broadcasts under it, so no wake-up is lost.
-            if cancellation?.isCancelled == true { throw CoalescingFsyncError(file: file, reason: .cancelled) }
+            if cancellation?.isCancelled == true {
+                withdraw(needed)
+                throw CoalescingFsyncError(file: file, reason: .cancelled)
+            }
             if deadline != nil {
                 if pthread_cond_timedwait(condition(for: needed), mutex, &deadline!) == ETIMEDOUT {
                     if let result = outcome(needed) { return try result.get() }
+                    withdraw(needed)
                     throw CoalescingFsyncError(file: file, reason: .timedOut)
                 }
             } else {
@@ -297,6 +385,7 @@ final class FsyncEngine: @unchecked Sendable {
                 if let result = outcome(waiter.needed) {
                     waiter.continuation.resume(returning: result)
                 } else {
+                    withdraw(waiter.needed)
                     waiter.continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
                 }
             } else if core.unqueued.contains(id) {
@@ -326,7 +415,33 @@ final class FsyncEngine: @unchecked Sendable {
         resumeAsyncWaiters()
     }
 
-    /// The flusher thread: one fsync at a time, each covering every request made before it started.
+    /// The gathering window after an fsync completes, in nanoseconds (0: do not gather).
+    private func gatherWindow() -> Double {
+        min(maximumWaitNanoseconds, latencyFraction * core.latencyNanoseconds)
+    }
+
+    /// After an fsync completed (lock held): if fewer requests wait for the next one than
+    /// requesters were active, wait for the others until the window ends. Only delays the
+    /// next fsync's start, so every request it satisfies was still made before it started.
+    private func gather() {
+        let target = core.active
+        let window = gatherWindow()
+        // One active requester: nobody to wait for (its own next request starts the fsync at once).
+        guard target > 1, window >= 1_000, target > core.pendingNext, !core.shutDown, core.failure == nil else { return }
+        var deadline = Self.deadline(after: .nanoseconds(Int64(window)))
+        core.gatherTarget = target
+        defer { core.gatherTarget = 0 }
+        while !core.shutDown && core.pendingNext < target {
+            if pthread_cond_timedwait(work, mutex, &deadline) == ETIMEDOUT {
+                if core.pendingNext < target { core.windowsExpired += 1 }
+                break
+            }
+        }
+        if core.pendingNext > 0 { core.gathered += 1 }
+    }
+
+    /// The flusher thread: one fsync at a time, each covering every request made before it
+    /// started, the next one held back (`gather()`) while the rest of a batch is arriving.
     func runFlusher() {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -338,17 +453,36 @@ final class FsyncEngine: @unchecked Sendable {
             if core.shutDown || core.failure != nil { return }
             core.started += 1
             let generation = core.started
+            core.pendingAtStart = core.pendingNext
+            core.pendingNext = 0
             pthread_mutex_unlock(mutex)
+            let start = Self.monotonicNanoseconds()
             let error = sync()
+            let elapsed = Self.monotonicNanoseconds() - start
+            let latency = Double(elapsed)
             pthread_mutex_lock(mutex)
             core.completed = generation
-            if let error {
-                core.failure = (generation, error)
+            core.syncNanoseconds += elapsed
+            core.latencyNanoseconds = core.latencyNanoseconds == 0 ? latency : core.latencyNanoseconds + (latency - core.latencyNanoseconds) / 8
+            // A blocked requester cannot ask again before its fsync completes, so those pending
+            // at the start and those that arrived during it are different requesters.
+            core.active = core.pendingAtStart + core.pendingNext
+            // Record a failure before anyone learns that this fsync completed: `outcome` reads
+            // `completed >= needed` as success unless a failure is recorded.
+            if let error { core.failure = (generation, error) }
+            resumeAsyncWaiters()
+            if error != nil {
                 wakeAll()   // the next fsync's waiters fail too
             } else {
+                // Outside the lock: woken requesters would otherwise block at once on the lock
+                // this thread still holds, and wake one another in turn (on 2 cores that chain
+                // costs more than the wake-ups). The state changed under the lock, so no
+                // waiter can miss it.
+                pthread_mutex_unlock(mutex)
                 pthread_cond_broadcast(condition(for: generation))
+                pthread_mutex_lock(mutex)
             }
-            resumeAsyncWaiters()
+            gather()
         }
     }
 }

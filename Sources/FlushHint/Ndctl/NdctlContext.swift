@@ -219,14 +219,14 @@ internal struct NdctlUUID {
 
     /// Lower-case `8-4-4-4-12` form, as `uuid_unparse` prints it.
     var string: String {
-        var out = ""
+        let digits: StaticString = "0123456789abcdef"
+        var out: [UInt8] = []
         out.reserveCapacity(36)
         for (i, byte) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out += "-" }
-            let hex = String(byte, radix: 16)
-            if hex.count == 1 { out += "0" }
-            out += hex
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(digits.utf8Start[Int(byte >> 4)])
+            out.append(digits.utf8Start[Int(byte & 0xF)])
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

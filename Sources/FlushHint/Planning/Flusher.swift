@@ -94,33 +94,58 @@ public struct RegionFlusher: ~Copyable {
     public let schedule: FlushSchedule
     /// The rotating hint index.
     private let counter: Atomic<UInt>
+    /// Every lane's registers, resolved once: lane `l`'s hint `i` is at `l * hintsPerLane + i`.
+    /// A flush then allocates nothing and cannot fail half-way.
+    private let registers: [UnsafeMutableRawPointer]
+    /// Hints per lane: the same power of two for every lane (FlushSchedule's rule).
+    private let hintsPerLane: Int
 
     /// Maps the pages `schedule` writes to from `path` (normally /dev/mem). The first flush
     /// uses hint index `firstIndex`; seed it (with the process id, say) so that separate
     /// processes flushing the same region spread over the hints as Linux's per-CPU index does.
     public init(schedule: FlushSchedule, path: String = PlanConstants.devMem, firstIndex: UInt = 0) throws(HintMapError) {
+        let pages = try MappedHintPages(pages: schedule.pages, path: path)
+        let perLane = schedule.lanes.first?.count ?? 0
+        guard perLane > 0 else {
+            throw HintMapError(path: path, page: 0, call: "schedule", errno: .invalidArgument)
+        }
+        var registers: [UnsafeMutableRawPointer] = []
+        registers.reserveCapacity(schedule.lanes.count * perLane)
+        for lane in schedule.lanes {
+            // FlushSchedule gives every lane the same power-of-two count of aligned hints, and the
+            // pages mapped are exactly the schedule's: a miss here is a broken schedule.
+            guard lane.count == perLane, perLane.nonzeroBitCount == 1 else {
+                throw HintMapError(path: path, page: lane.first.map { $0 & ~(PlanConstants.pageSize - 1) } ?? 0,
+                                   call: "schedule", errno: .invalidArgument)
+            }
+            for address in lane {
+                guard let register = pages.register(at: address) else {
+                    throw HintMapError(path: path, page: address & ~(PlanConstants.pageSize - 1), call: "schedule", errno: .invalidArgument)
+                }
+                registers.append(register)
+            }
+        }
+        self.pages = pages
         self.schedule = schedule
         self.counter = Atomic<UInt>(firstIndex)
-        self.pages = try MappedHintPages(pages: schedule.pages, path: path)
+        self.registers = registers
+        self.hintsPerLane = perLane
     }
 
-    /// Flushes once; returns the hint addresses written.
+    /// Flushes once: store fence, one 8-byte write of 1 to one hint of each lane, store fence.
+    /// Returns the call's index; `schedule.targets(call:)` gives the addresses it wrote.
     @discardableResult
-    public func flush() throws(FlushError) -> [UInt64] {
+    public func flush() -> UInt {
         let index = counter.wrappingAdd(1, ordering: .relaxed).oldValue
-        let targets = schedule.targets(call: index)
-        // Resolve every register before the first fence, so a failure writes nothing.
-        var registers: [UnsafeMutableRawPointer] = []
-        for address in targets {
-            guard let r = pages.register(at: address) else {
-                throw FlushError(target: pages.path, operation: "flush", detail: "hint \(planHex(address)) is not in a mapped page")
-            }
-            registers.append(r)
+        let hint = Int(index & UInt(hintsPerLane &- 1))
+        flushctl_wmb()
+        var at = hint
+        while at < registers.count {
+            flushctl_writeq(registers[at], 1)
+            at += hintsPerLane
         }
         flushctl_wmb()
-        for r in registers { flushctl_writeq(r, 1) }
-        flushctl_wmb()
-        return targets
+        return index
     }
 }
 

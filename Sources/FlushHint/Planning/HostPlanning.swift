@@ -220,7 +220,7 @@ public enum HostPlanning {
         case .passthrough:
             guard let facts else { throw HostPlanningError("passthrough needs the region's facts") }
             let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), firstIndex: UInt(getpid()))
-            let written = try flusher.flush()
+            let written = flusher.schedule.targets(call: flusher.flush())
             return "wrote 1 to flush hint\(written.count == 1 ? "" : "s") " + written.map { planHex($0) }.joined(separator: ", ")
         }
     }
