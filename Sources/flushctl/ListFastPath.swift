@@ -58,7 +58,7 @@ enum ListFastPath {
     }
 
     /// ``ListCommand``'s flags, by the names ArgumentParser gives them.
-    enum Flag: CaseIterable {
+    enum Flag: ArgumentName {
         case buses, dimms, regions, namespaces, deviceDax, idle, configured, human, verbose, json, cached
 
         /// The one-letter name; `nil` for long-only flags.
@@ -93,22 +93,10 @@ enum ListFastPath {
             case .cached: "cached"
             }
         }
-
-        /// The flag called `-letter`, if any.
-        init?(short letter: UInt8) {
-            guard let flag = Flag.allCases.first(where: { $0.short == letter }) else { return nil }
-            self = flag
-        }
-
-        /// The flag called `--name` (UTF-8 bytes), if any.
-        init?(long name: ArraySlice<UInt8>) {
-            guard let flag = Flag.allCases.first(where: { $0.long.utf8.elementsEqual(name) }) else { return nil }
-            self = flag
-        }
     }
 
     /// ``ListCommand``'s options that take a value.
-    enum Option: CaseIterable {
+    enum Option: ArgumentName {
         case bus, region, dimm, namespace, mode, type, cache
 
         /// The one-letter name; `nil` for `--cache`.
@@ -135,18 +123,6 @@ enum ListFastPath {
             case .type: "type"
             case .cache: "cache"
             }
-        }
-
-        /// The option called `-letter`, if any.
-        init?(short letter: UInt8) {
-            guard let option = Option.allCases.first(where: { $0.short == letter }) else { return nil }
-            self = option
-        }
-
-        /// The option called `--name` (UTF-8 bytes), if any.
-        init?(long name: ArraySlice<UInt8>) {
-            guard let option = Option.allCases.first(where: { $0.long.utf8.elementsEqual(name) }) else { return nil }
-            self = option
         }
     }
 
@@ -208,5 +184,27 @@ enum ListFastPath {
         private mutating func updateCache() {
             request.cache = cached ? .always(path: cachePath) : .whenNFITUnreadable(path: cachePath)
         }
+    }
+}
+
+/// A flag or option of ``ListFastPath``, found by its one-letter or long name.
+protocol ArgumentName: CaseIterable {
+    /// The one-letter name, if any.
+    var short: UInt8? { get }
+    /// The name after `--`.
+    var long: String { get }
+}
+
+extension ArgumentName {
+    /// The one called `-letter`, if any.
+    init?(short letter: UInt8) {
+        guard let found = Self.allCases.first(where: { $0.short == letter }) else { return nil }
+        self = found
+    }
+
+    /// The one called `--name` (UTF-8 bytes), if any.
+    init?(long name: ArraySlice<UInt8>) {
+        guard let found = Self.allCases.first(where: { $0.long.utf8.elementsEqual(name) }) else { return nil }
+        self = found
     }
 }

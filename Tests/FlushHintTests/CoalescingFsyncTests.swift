@@ -102,6 +102,13 @@ func waitRequests(_ flusher: CoalescingFsync, _ count: UInt64) -> Bool {
     return true
 }
 
+/// One async flush in a task: nil when it succeeded, else why it failed.
+func asyncFlush(_ flusher: CoalescingFsync) -> Task<CoalescingFsyncError.Reason?, Never> {
+    Task {
+        do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
+    }
+}
+
 /// Polls `condition` without blocking a thread of the cooperative pool; fails after 10 s.
 func waitAsync(_ condition: () -> Bool) async throws {
     for _ in 0..<1000 {
@@ -225,9 +232,7 @@ func waitAsync(_ condition: () -> Bool) async throws {
         let gate = SyncGate()
         let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
         defer { flusher.shutdown() }
-        let task = Task { () -> CoalescingFsyncError.Reason? in
-            do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
-        }
+        let task = asyncFlush(flusher)
         try await waitAsync { gate.counts.entered >= 1 }
         gate.release(.ioError)
         #expect(await task.value == .syncFailed(.ioError))
@@ -334,9 +339,7 @@ func waitAsync(_ condition: () -> Bool) async throws {
         let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
         defer { flusher.shutdown() }
         // The task is cancelled while its fsync is blocked: it fails with .cancelled.
-        let task = Task { () -> CoalescingFsyncError.Reason? in
-            do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
-        }
+        let task = asyncFlush(flusher)
         try await waitAsync { gate.counts.entered >= 1 }
         task.cancel()
         #expect(await task.value == .cancelled)

@@ -5,6 +5,8 @@
 // The same input is also read as a layout spec (JSON): the hand-written JSON reader and the
 // builder must not trap, and a table they build must decode (with no warning but the one for
 // a "hints": [] structure older kernels refuse) and round-trip.
+// The hints-only scan `flushctl list`, plan and refresh use (NFITTable.deviceHints) must agree
+// with the full decoder on every input: the same hints per handle, or the same error.
 // Any failure calls abort(), which libFuzzer reports as a crash and saves the input.
 
 #if canImport(Glibc)
@@ -15,6 +17,7 @@ import Glibc
 public func fuzzNFIT(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
     checkLayout(bytes)
+    checkHintScan(bytes)
     guard let result = try? NFITTable.decode(bytes) else { return 0 }
     // Exercise the convenience views too: they must not trap either.
     _ = result.table.flushHintAddresses
@@ -46,6 +49,24 @@ private func checkLayout(_ bytes: [UInt8]) {
     if decoded.table != table { fail("a built table does not round-trip") }
     for (handle, _) in table.flushHintAddresses where !table.dimmHandles.contains(NFITDeviceHandle(rawValue: handle)) {
         fail("a built table has hints for a handle without a memory device map")
+    }
+}
+
+private func checkHintScan(_ bytes: [UInt8]) {
+    let full: Result<[UInt32: [UInt64]], NFITDecodeError>
+    do { full = .success(try NFITTable.decode(bytes).table.flushHintAddresses) } catch { full = .failure(error) }
+    do {
+        let scanned = try NFITTable.deviceHints(decoding: bytes)
+        guard case .success(let hints) = full else { fail("the hint scan accepted a table the decoder rejects") }
+        var byHandle: [UInt32: [UInt64]] = [:]
+        for d in scanned {
+            if byHandle[d.handle] != nil { fail("the hint scan lists handle \(d.handle) twice") }
+            byHandle[d.handle] = d.addresses
+        }
+        if byHandle != hints { fail("the hint scan's hints differ from the decoder's") }
+    } catch {
+        guard case .failure(let expected) = full else { fail("the hint scan rejected a table the decoder accepts") }
+        if "\(error)" != "\(expected)" { fail("the hint scan's error differs from the decoder's") }
     }
 }
 
