@@ -1,8 +1,9 @@
-// A small, strict JSON reader for the layout spec, so the NFIT module needs nothing beyond
-// the standard library. Numbers are kept as their text: every field decides how to read them.
+// A small, strict JSON reader, so the NFIT module needs nothing beyond the standard library.
+// It reads the layout spec here and, through the package, the topology cache in FlushHint.
+// Numbers are kept as their text: every field decides how to read them.
 
 /// A parsed JSON value; objects keep their key order.
-enum JSONNode: Equatable {
+package enum JSONNode: Equatable {
     case object([(String, JSONNode)])
     case array([JSONNode])
     case string(String)
@@ -10,7 +11,7 @@ enum JSONNode: Equatable {
     case bool(Bool)
     case null
 
-    static func == (a: JSONNode, b: JSONNode) -> Bool {
+    package static func == (a: JSONNode, b: JSONNode) -> Bool {
         switch (a, b) {
         case let (.object(x), .object(y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
@@ -36,17 +37,19 @@ enum JSONNode: Equatable {
 }
 
 /// A syntax error: byte offset and what was expected.
-struct JSONSyntaxError: Error {
-    var offset: Int
-    var message: String
+package struct JSONSyntaxError: Error {
+    package var offset: Int
+    package var message: String
 }
 
-struct JSONReader {
+package struct JSONReader {
     private let b: [UInt8]
     private var i = 0
     private var depth = 0
 
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
+    /// Parses `bytes` as one JSON value: objects keep their key order and may not repeat a
+    /// key, nesting stops at 64 levels, and nothing but white space may follow the value.
+    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
         var r = JSONReader(b: bytes)
         r.skipSpace()
         let v = try r.value()

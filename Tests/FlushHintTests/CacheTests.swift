@@ -71,7 +71,7 @@ struct CacheTests {
 
     @Test("bad documents are refused naming the file and what is wrong")
     func refusesBadDocuments() {
-        #expect(throws: CacheError(path: "/c", message: "not valid JSON at byte 12: expected ',' or '}'")) {
+        #expect(throws: CacheError(path: "/c", message: "not valid JSON at byte 12: expected ',' or '}' in an object")) {
             try TopologyCache.decode(Array(#"{"format":1 "x"}"#.utf8), path: "/c")
         }
         let wrongFormat = Self.document(generation: 1, topology: Fixtures.topology()).replacingFirst("flushctl-topology-cache", with: "other")
@@ -242,6 +242,8 @@ struct CacheTests {
                 == .object([CacheMember(key: "a", value: .array([.string("xé\n"), .number("-1.5e3"), .bool(true), .null]))]))
         #expect(throws: CacheJSONSyntaxError(offset: 3, message: "unexpected text after the JSON value")) { try CacheJSON.parse(Array("{} x".utf8)) }
         #expect(throws: CacheJSONSyntaxError.self) { try CacheJSON.parse(Array(String(repeating: "[", count: 100).utf8)) }
+        // The package's one JSON reader refuses a repeated key: which value would count is unclear.
+        #expect(throws: CacheJSONSyntaxError(offset: 8, message: #"duplicate key "a""#)) { try CacheJSON.parse(Array(#"{"a":1, "a":2}"#.utf8)) }
     }
 
     static func listDirectory(_ path: String) throws -> [String] {
