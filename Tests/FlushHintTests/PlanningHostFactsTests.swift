@@ -201,9 +201,9 @@ final class TempDir {
 
     init() throws {
         var template = Array("/tmp/flushctl-plan-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
-        guard made != nil else { throw TempDirError() }
-        path = String(cString: template)
+        let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
+        guard let made else { throw TempDirError() }
+        path = made
     }
 
     func write(_ name: String, _ text: String) throws {
