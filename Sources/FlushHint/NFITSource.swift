@@ -14,9 +14,7 @@ public enum NFITFlushHints {
     /// - Throws: ``NFITReadError`` saying why the table could not be had (absent, not
     ///   readable without privilege, or not a valid NFIT).
     public static func read(path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
-        var byHandle: [UInt32: [UInt64]] = [:]
-        for device in try readDevices(path: path) { byHandle[device.handle] = device.addresses }
-        return byHandle
+        try hints(fromTableBytes: try tableBytes(path), path: path)
     }
 
     /// The hints of the table at `path` as a list, one entry per device handle in table order:
@@ -25,22 +23,7 @@ public enum NFITFlushHints {
     ///
     /// - Throws: ``NFITReadError``, as ``read(path:)``.
     public static func readDevices(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
-        let bytes: [UInt8]
-        do {
-            bytes = try SmallFile.read(path)
-        } catch {
-            switch error {
-            case .permissionDenied, .notPermitted: throw NFITReadError(path: path, reason: .permissionDenied)
-            case .noSuchFileOrDirectory: throw NFITReadError(path: path, reason: .absent)
-            default: throw NFITReadError(path: path, reason: .io(error))
-            }
-        }
-        do {
-            // Only the hints, not the whole model; same result and errors as a full decode.
-            return try NFITTable.deviceHints(decoding: bytes)
-        } catch {
-            throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
-        }
+        try devices(fromTableBytes: try tableBytes(path), path: path)
     }
 
     /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,
@@ -48,10 +31,34 @@ public enum NFITFlushHints {
     ///
     /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
     public static func hints(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
+        var byHandle: [UInt32: [UInt64]] = [:]
+        for device in try devices(fromTableBytes: bytes, path: path) { byHandle[device.handle] = device.addresses }
+        return byHandle
+    }
+
+    /// The hints per device handle in the NFIT `bytes`, in table order: only the Flush Hint
+    /// Address structures are read, with the full decoder's result and errors
+    /// (``NFITTable/deviceHints(decoding:)``).
+    ///
+    /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
+    public static func devices(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
         do {
-            return try NFITTable.decode(bytes).table.flushHintAddresses
+            return try NFITTable.deviceHints(decoding: bytes)
         } catch {
             throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
+        }
+    }
+
+    /// The table's bytes, with a read failure said as absent, needing privilege, or I/O.
+    private static func tableBytes(_ path: String) throws(NFITReadError) -> [UInt8] {
+        do {
+            return try SmallFile.read(path)
+        } catch {
+            switch error {
+            case .permissionDenied, .notPermitted: throw NFITReadError(path: path, reason: .permissionDenied)
+            case .noSuchFileOrDirectory: throw NFITReadError(path: path, reason: .absent)
+            default: throw NFITReadError(path: path, reason: .io(error))
+            }
         }
     }
 }
