@@ -19,8 +19,9 @@ struct Flushctl: ParsableCommand {
     )
 
     /// Runs the command. Errors thrown by a subcommand's `run()` are bad input or a host that
-    /// cannot do what was asked: they print one line on stderr and exit with status 2. Parsing
-    /// errors, `--help` and `--version` are argument-parser's own.
+    /// cannot do what was asked: they print one line on stderr and exit with status 2. Options
+    /// that do not parse are bad input too: argument-parser's message and usage, status 2.
+    /// `--help` and `--version` are argument-parser's own (status 0).
     static func main() {
         // `flushctl list` with options ListFastPath fully understands skips ArgumentParser,
         // whose parse costs more than the listing itself in an emulated host; everything
@@ -39,6 +40,11 @@ struct Flushctl: ParsableCommand {
         do {
             command = try parseAsRoot()
         } catch {
+            if exitCode(for: error) == .validationFailure {
+                // Not argument-parser's EX_USAGE (64): every kind of bad input exits 2.
+                FileHandleStderr.write(fullMessage(for: error) + "\n")
+                Glibc.exit(2)
+            }
             exit(withError: error)
         }
         do {

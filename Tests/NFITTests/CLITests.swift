@@ -27,6 +27,29 @@ import Testing
         return url.path
     }
 
+    /// Options that do not parse are bad input like any other: a message, the usage, exit 2
+    /// (not argument-parser's 64); help stays a clean exit.
+    @Test(arguments: [
+        (["list", "-bX"], "Unknown option '-bX'"),
+        (["list", "--bus"], "Missing value for '--bus <bus-id>'"),
+        (["nosuchverb"], "Unexpected argument 'nosuchverb'"),
+        (["nfit", "build"], "Missing expected argument '<spec.json>'"),
+        (["plan"], "Missing expected argument"),
+    ])
+    func optionsThatDoNotParseExitTwo(arguments: [String], message: String) throws {
+        let r = try Support.run(try Self.flushctl(), arguments)
+        #expect(r.status == 2, "\(arguments): exit \(r.status): \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("Error: " + message) && r.stderr.contains("Usage: flushctl"), "\(arguments): \(r.stderr)")
+    }
+
+    @Test func helpAndVersionExitZero() throws {
+        for arguments in [["--help"], ["list", "--help"], ["--version"]] {
+            let r = try Support.run(try Self.flushctl(), arguments)
+            #expect(r.status == 0 && !r.stdout.isEmpty, "\(arguments): exit \(r.status): \(r.stderr)")
+        }
+    }
+
     @Test func jsonShowsEveryHintStructureWithHandleAndAddresses() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
