@@ -1,4 +1,8 @@
+#if hasFeature(Embedded)
+import CLibc
+#else
 import Glibc
+#endif
 
 /// What `flushctl list` was asked for: ndctl list's options, with its semantics.
 public struct ListOptions: Sendable, Equatable {
@@ -296,8 +300,9 @@ public enum NdctlFilter {
             if let c = rest.first, c == "-" || c == "+" { negative = c == "-"; rest.removeFirst() }
             var digits = 0
             var value: Int64 = 0
-            while let c = rest.first, let d = c.wholeNumberValue, c.isASCII {
-                value = value &* 10 &+ Int64(d); digits += 1; rest.removeFirst()
+            // ASCII digits only, as sscanf's %ld (Character.wholeNumberValue would also take other scripts' digits).
+            while let c = rest.first, let ascii = c.asciiValue, ascii >= UInt8(ascii: "0"), ascii <= UInt8(ascii: "9") {
+                value = value &* 10 &+ Int64(ascii - UInt8(ascii: "0")); digits += 1; rest.removeFirst()
             }
             return digits == 0 ? nil : (negative ? -value : value)
         }

@@ -1,5 +1,7 @@
+#if !hasFeature(Embedded)
 import NFIT
 import SystemPackage
+#endif
 
 /// Reading the flush-hint addresses from the firmware's ACPI NFIT.
 ///
@@ -45,7 +47,7 @@ public enum NFITFlushHints {
         do {
             return try NFITTable.deviceHints(decoding: bytes)
         } catch {
-            throw NFITReadError(path: path, reason: .invalid(String(describing: error)))
+            throw NFITReadError(path: path, reason: .invalid(error.description))
         }
     }
 

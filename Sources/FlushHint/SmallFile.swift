@@ -1,5 +1,9 @@
+#if hasFeature(Embedded)
+import CLibc
+#else
 import Glibc
 import SystemPackage
+#endif
 
 /// Reading whole small files (sysfs and procfs attributes, ACPI tables) without Foundation.
 /// sysfs and procfs files report size 0, so they are read to end of file. The package's one
@@ -17,9 +21,9 @@ package enum SmallFile {
     package static func read(_ path: String, limit: Int = 1 << 24) throws(Errno) -> [UInt8] {
         var fd: CInt
         repeat {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-        } while fd < 0 && errno == EINTR
-        if fd < 0 { throw Errno(rawValue: errno) }
+            fd = openReadOnly(path)
+        } while fd < 0 && lastErrno() == EINTR
+        if fd < 0 { throw Errno(rawValue: lastErrno()) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         let chunkSize = 4096
@@ -30,9 +34,9 @@ package enum SmallFile {
             bytes.append(contentsOf: repeatElement(0, count: chunkSize))
             let n = bytes.withUnsafeMutableBytes { buffer -> Int in
                 while true {
-                    let n = Glibc.read(fd, buffer.baseAddress! + before, chunkSize)
-                    if n < 0 && errno == EINTR { continue }
-                    if n < 0 { failure = errno }
+                    let n = systemRead(fd, buffer.baseAddress! + before, chunkSize)
+                    if n < 0 && lastErrno() == EINTR { continue }
+                    if n < 0 { failure = lastErrno() }
                     return n
                 }
             }
@@ -77,3 +81,15 @@ package enum SmallFile {
         return value == .min ? nil : -value
     }
 }
+
+// The three C library calls above, from Glibc in the flushctl command and from CLibc in the
+// Embedded Swift build of `list` (flushctl-front), which has no Glibc module.
+#if hasFeature(Embedded)
+@inline(__always) private func lastErrno() -> CInt { flushctl_errno() }
+@inline(__always) private func openReadOnly(_ path: String) -> CInt { flushctl_open(path, O_RDONLY | O_CLOEXEC) }
+@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }
+#else
+@inline(__always) private func lastErrno() -> CInt { errno }
+@inline(__always) private func openReadOnly(_ path: String) -> CInt { open(path, O_RDONLY | O_CLOEXEC) }
+@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
+#endif

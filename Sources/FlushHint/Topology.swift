@@ -22,11 +22,11 @@ public struct Topology: Sendable, Equatable {
     }
 
     /// Every DIMM of every bus, in bus order.
-    public var allDIMMs: [DIMM] { buses.flatMap(\.dimms) }
+    public var allDIMMs: [DIMM] { buses.flatMap { $0.dimms } }
     /// Every region of every bus, in bus order.
-    public var allRegions: [Region] { buses.flatMap(\.regions) }
+    public var allRegions: [Region] { buses.flatMap { $0.regions } }
     /// Every namespace of every region, in bus and region order.
-    public var allNamespaces: [Namespace] { buses.flatMap { $0.regions.flatMap(\.namespaces) } }
+    public var allNamespaces: [Namespace] { buses.flatMap { $0.regions.flatMap { $0.namespaces } } }
 
     /// The DIMM named `dev` (`nmemN`), in whichever bus.
     public func dimm(named dev: String) -> DIMM? {

@@ -51,7 +51,7 @@ public struct NFITGUID: Sendable, Hashable, CustomStringConvertible {
     /// (case-insensitive); `nil` if it is not one.
     public init?(_ text: String) {
         let groups = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard groups.count == 5, groups.map(\.count) == [8, 4, 4, 4, 12] else { return nil }
+        guard groups.count == 5, groups.map({ $0.count }) == [8, 4, 4, 4, 12] else { return nil }
         var big: [UInt8] = []
         for g in groups {
             var chars = Array(g.utf8)[...]

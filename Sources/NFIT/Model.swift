@@ -556,6 +556,6 @@ extension NFITTable {
     /// The distinct device handles named by memory device maps, in first-seen order.
     public var dimmHandles: [NFITDeviceHandle] {
         var seen = Set<NFITDeviceHandle>()
-        return memoryDeviceMaps.map(\.deviceHandle).filter { seen.insert($0).inserted }
+        return memoryDeviceMaps.map { $0.deviceHandle }.filter { seen.insert($0).inserted }
     }
 }

@@ -88,8 +88,7 @@ struct ListCommand: ParsableCommand {
             let cached = try TopologyCache.readVerified(path: path, live: topology)
             FileHandleStderr.write("flushctl list: note: flush hints \(TopologyCache.provenance(cached, path: path))\n")
             topology = topology.attachingFlushHints(cached.hintsByHandle)
-        } else if !topology.buses.isEmpty && (resolved.dimms || resolved.regions) {
-            // The NFIT is only needed when DIMMs or regions are printed, and only when there is a bus.
+        } else if resolved.needsFlushHints(on: topology) {
             do {
                 topology = topology.attachingFlushHints(devices: try NFITFlushHints.readDevices())
             } catch {
@@ -108,11 +107,6 @@ struct ListCommand: ParsableCommand {
             }
         }
         let listing = try topology.listing(options)
-        if listing.isEmpty { return }
-        if json || isatty(1) == 0 {
-            FileHandleStdout.write(listingToJSON(listing).prettyPrinted() + "\n")
-        } else {
-            FileHandleStdout.write(listingToTable(listing, hasFlushHints: topology.hasFlushHints))
-        }
+        FileHandleStdout.write(listingText(listing, hasFlushHints: topology.hasFlushHints, json: json))
     }
 }

@@ -1,4 +1,6 @@
+#if !hasFeature(Embedded)
 import FlushHint
+#endif
 
 /// What a `flushctl list` command line asks for, whichever parser read it.
 struct ListRequest: Equatable {
@@ -7,7 +9,7 @@ struct ListRequest: Equatable {
     /// `--json`: JSON even on a terminal.
     var json = false
     /// Where the flush hints may come from when the NFIT is not read (`--cached`, `--cache`).
-    var cache: CachePolicy = .whenNFITUnreadable(path: TopologyCache.defaultPath)
+    var cache: CachePolicy = .whenNFITUnreadable(path: CachePolicy.defaultPath)
 }
 
 /// A parser for the common `flushctl list` command lines that runs before (and instead of)
@@ -134,7 +136,7 @@ enum ListFastPath {
         var seenFlags: [Flag] = []
         var seenOptions: [Option] = []
         var cached = false
-        var cachePath = TopologyCache.defaultPath
+        var cachePath = CachePolicy.defaultPath
 
         /// Records `flag`; `false` when it was already given (except `-v`, which counts).
         mutating func set(_ flag: Flag) -> Bool {

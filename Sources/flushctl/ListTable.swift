@@ -1,4 +1,6 @@
+#if !hasFeature(Embedded)
 import FlushHint
+#endif
 
 // The readable form of `flushctl list` for a terminal: one table per listed object type,
 // human sizes, hex addresses. Scripts get JSON (stdout not a terminal, or --json).
@@ -48,7 +50,7 @@ func listingToTable(_ listing: Listing, hasFlushHints: Bool) -> String {
             return [r.dev, r.type?.rawValue ?? "unknown", size(r.size), size(r.availableSize),
                     r.resource.map { hex($0) } ?? "-", r.persistenceDomain.rawValue,
                     r.deepFlush.map(String.init) ?? "-",
-                    r.mappings.map(\.dimm).joined(separator: ","), pages]
+                    r.mappings.map { $0.dimm }.joined(separator: ","), pages]
         })
     }
     if !namespaces.isEmpty {
@@ -69,7 +71,7 @@ private func size(_ bytes: UInt64) -> String {
 
 /// Left-aligned columns separated by two spaces, header first, then a blank line.
 private func table(_ header: [String], _ rows: [[String]]) -> String {
-    var widths = header.map(\.count)
+    var widths = header.map { $0.count }
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {
         var s = ""

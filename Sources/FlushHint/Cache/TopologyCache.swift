@@ -80,9 +80,8 @@ public struct CachedTopology: Sendable, Equatable {
 
 /// Reading, checking and writing the topology cache.
 public enum TopologyCache {
-    /// Where `flushctl refresh` writes and `list`/`plan` read by default. /run is a tmpfs:
-    /// the cache never outlives a boot, whose topology may differ.
-    public static let defaultPath = "/run/flushctl/topology.json"
+    /// Where `flushctl refresh` writes and `list`/`plan` read by default (``CachePolicy/defaultPath``).
+    public static let defaultPath = CachePolicy.defaultPath
     /// The `format` member every cache document carries.
     public static let formatName = "flushctl-topology-cache"
     /// The version of the document layout this code reads and writes.
@@ -420,24 +419,6 @@ public enum TopologyCache {
         guard uname(&u) == 0 else { return "unknown" }
         return withUnsafeBytes(of: &u.release) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-    }
-}
-
-/// Whether `list` and `plan` may take flush hints (and root's checks) from the topology cache.
-public enum CachePolicy: Sendable, Equatable {
-    /// Never: read the NFIT or leave the hints unknown.
-    case never
-    /// When this process cannot read the root-only NFIT (the default of `list` and `plan`).
-    case whenNFITUnreadable(path: String)
-    /// Always, even as root (`--cached`); a missing or stale cache is then an error.
-    case always(path: String)
-
-    /// The cache file, unless ``never``.
-    public var path: String? {
-        switch self {
-        case .never: return nil
-        case .whenNFITUnreadable(let p), .always(let p): return p
         }
     }
 }

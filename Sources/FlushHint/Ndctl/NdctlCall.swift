@@ -1,4 +1,6 @@
+#if !hasFeature(Embedded)
 import SystemPackage
+#endif
 
 /// Turns a libndctl/libdaxctl return code into a thrown `Errno`.
 ///

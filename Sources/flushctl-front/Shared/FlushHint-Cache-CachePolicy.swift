@@ -1,0 +1,1 @@
+../../FlushHint/Cache/CachePolicy.swift

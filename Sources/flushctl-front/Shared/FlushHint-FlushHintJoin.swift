@@ -1,0 +1,1 @@
+../../FlushHint/FlushHintJoin.swift

@@ -1,0 +1,1 @@
+../../FlushHint/Ndctl/NdctlCall.swift

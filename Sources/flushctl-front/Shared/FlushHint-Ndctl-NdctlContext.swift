@@ -1,0 +1,1 @@
+../../FlushHint/Ndctl/NdctlContext.swift

@@ -1,0 +1,1 @@
+../../FlushHint/NdctlFormat.swift

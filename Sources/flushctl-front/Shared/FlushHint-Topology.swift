@@ -1,0 +1,1 @@
+../../FlushHint/Topology.swift

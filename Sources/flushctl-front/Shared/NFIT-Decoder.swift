@@ -1,0 +1,1 @@
+../../NFIT/Decoder.swift

@@ -1,0 +1,1 @@
+../../NFIT/FlushHintScan.swift

@@ -1,0 +1,1 @@
+../../NFIT/Identifiers.swift

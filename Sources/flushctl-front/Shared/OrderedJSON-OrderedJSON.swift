@@ -1,0 +1,1 @@
+../../OrderedJSON/OrderedJSON.swift

@@ -1,0 +1,1 @@
+../../flushctl/ListJSON.swift
