@@ -21,9 +21,9 @@ package enum SmallFile {
     package static func read(_ path: String, limit: Int = 1 << 24) throws(Errno) -> [UInt8] {
         var fd: CInt
         repeat {
-            fd = openReadOnly(path)
-        } while fd < 0 && lastErrno() == EINTR
-        if fd < 0 { throw Errno(rawValue: lastErrno()) }
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        } while fd < 0 && errno == EINTR
+        if fd < 0 { throw Errno(rawValue: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         let chunkSize = 4096
@@ -35,8 +35,8 @@ package enum SmallFile {
             let n = bytes.withUnsafeMutableBytes { buffer -> Int in
                 while true {
                     let n = systemRead(fd, buffer.baseAddress! + before, chunkSize)
-                    if n < 0 && lastErrno() == EINTR { continue }
-                    if n < 0 { failure = lastErrno() }
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { failure = errno }
                     return n
                 }
             }
@@ -82,14 +82,10 @@ package enum SmallFile {
     }
 }
 
-// The three C library calls above, from Glibc in the flushctl command and from CLibc in the
-// Embedded Swift build of `list` (flushctl-front), which has no Glibc module.
+// read(2), named through its module because `SmallFile.read` shadows it: Glibc in the flushctl
+// command, CLibc in the Embedded Swift build of `list` (flushctl-front), which has no Glibc.
 #if hasFeature(Embedded)
-@inline(__always) private func lastErrno() -> CInt { flushctl_errno() }
-@inline(__always) private func openReadOnly(_ path: String) -> CInt { flushctl_open(path, O_RDONLY | O_CLOEXEC) }
-@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }
+@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { CLibc.read(fd, buffer, count) }
 #else
-@inline(__always) private func lastErrno() -> CInt { errno }
-@inline(__always) private func openReadOnly(_ path: String) -> CInt { open(path, O_RDONLY | O_CLOEXEC) }
 @inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
 #endif

@@ -21,7 +21,7 @@ enum CoreProgram {
                 // Never this program itself: installed as `flushctl`, it is its own second candidate.
                 if identity == own { continue }
                 execv(path, argv)  // returns only when it failed: try the next
-                failure = "cannot run \(path): \(Errno(rawValue: flushctl_errno()))"
+                failure = "cannot run \(path): \(Errno(rawValue: errno))"
             }
         } else {
             failure = "cannot read /proc/self/exe to find the flushctl program beside this one"
@@ -46,9 +46,9 @@ enum CoreProgram {
     }
 
     /// Device and inode of the file at `path`, following links; `nil` when there is none.
-    private static func fileIdentity(_ path: String) -> [UInt64]? {
+    private static func fileIdentity(_ path: String) -> (device: UInt64, inode: UInt64)? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return [UInt64(st.st_dev), UInt64(st.st_ino)]
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
     }
 }

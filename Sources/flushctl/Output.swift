@@ -23,15 +23,7 @@ private func writeAll(_ fd: CInt, _ text: String) {
         var rest = UnsafeRawBufferPointer(buffer)
         while !rest.isEmpty {
             let n = write(fd, rest.baseAddress, rest.count)
-            if n <= 0 {
-                #if hasFeature(Embedded)
-                let interrupted = flushctl_errno() == EINTR
-                #else
-                let interrupted = errno == EINTR
-                #endif
-                if n < 0 && interrupted { continue }
-                return
-            }
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
             rest = UnsafeRawBufferPointer(rebasing: rest[n...])
         }
     }
