@@ -63,13 +63,21 @@ let package = Package(
             dependencies: ["CNdctl", "CLibc"],
             swiftSettings: [
                 .enableExperimentalFeature("Embedded"),
-                .unsafeFlags(["-wmo", "-Osize", "-package-name", "flushctl"]),
+                // One section per function, so that the linker's --gc-sections drops what the
+                // front never calls (the NFIT decoder and its hashing: it would need libm).
+                .unsafeFlags(["-wmo", "-Osize", "-package-name", "flushctl", "-Xfrontend", "-function-sections"]),
             ],
             linkerSettings: [
-                .unsafeFlags(["-enable-experimental-feature", "Embedded", "-L", embeddedLibraries]),
-                // Autolinking is off in Embedded Swift: CNdctl's libraries, libm, and the Unicode
+                .unsafeFlags(["-enable-experimental-feature", "Embedded", "-L", embeddedLibraries,
+                              "-Xlinker", "--gc-sections"]),
+                // Autolinking is off in Embedded Swift: CNdctl's libraries and the Unicode
                 // tables that String comparison and splitting need.
-                .linkedLibrary("ndctl"), .linkedLibrary("daxctl"), .linkedLibrary("m"),
+                .linkedLibrary("ndctl"), .linkedLibrary("daxctl"),
+                // libm's ceil (Set and Dictionary capacities) is called by the NFIT decoder's
+                // cross-checks, which only debug builds keep: release --gc-sections drops them
+                // with everything else the front never calls, and a release front without
+                // libm is one library fewer to load on every run.
+                .linkedLibrary("m", .when(configuration: .debug)),
                 .linkedLibrary("swiftUnicodeDataTables"),
             ]
         ),

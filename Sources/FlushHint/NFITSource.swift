@@ -28,6 +28,16 @@ public enum NFITFlushHints {
         try devices(fromTableBytes: try tableBytes(path), path: path)
     }
 
+    /// The hints of the table at `path` as ``readDevices(path:)`` gives them, or `nil` when the
+    /// table cannot be read or is not a valid NFIT, without saying why.
+    ///
+    /// For the front of `flushctl list`, which hands any failure to the flushctl program to
+    /// report: this path does not reach the NFIT decoder, so the front links none of it.
+    public static func readDevicesIfValid(path: String = defaultPath) -> [NFITDeviceHints]? {
+        guard let bytes = try? SmallFile.read(path) else { return nil }
+        return NFITTable.scanDeviceHints(bytes)
+    }
+
     /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,
     /// named in errors).
     ///

@@ -28,21 +28,21 @@ package enum SmallFile {
         var bytes: [UInt8] = []
         let chunkSize = 4096
         while bytes.count < limit {
-            let before = bytes.count
             var failure: CInt = 0
-            // Reads straight into the array's new tail, then trims it to what was read.
-            bytes.append(contentsOf: repeatElement(0, count: chunkSize))
-            let n = bytes.withUnsafeMutableBytes { buffer -> Int in
+            // Each chunk is read into fresh uninitialised storage: filling it first (as
+            // appending zeros would) costs more than the read of a sysfs attribute.
+            let chunk = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, count in
+                count = 0
                 while true {
-                    let n = systemRead(fd, buffer.baseAddress! + before, chunkSize)
+                    let n = systemRead(fd, buffer.baseAddress!, chunkSize)
                     if n < 0 && errno == EINTR { continue }
-                    if n < 0 { failure = errno }
-                    return n
+                    if n < 0 { failure = errno } else { count = n }
+                    return
                 }
             }
-            bytes.removeLast(chunkSize - max(n, 0))
-            if n < 0 { throw Errno(rawValue: failure) }
-            if n == 0 { break }
+            if failure != 0 { throw Errno(rawValue: failure) }
+            if chunk.isEmpty { break }
+            if bytes.isEmpty { bytes = chunk } else { bytes.append(contentsOf: chunk) }
         }
         return bytes
     }

@@ -31,39 +31,46 @@ extension NFITTable {
     ///
     /// - Throws: ``NFITDecodeError``, from ``decode(_:)``, when the bytes are not a decodable NFIT.
     public static func deviceHints(decoding bytes: [UInt8]) throws(NFITDecodeError) -> [NFITDeviceHints] {
-        func decoded() throws(NFITDecodeError) -> [NFITDeviceHints] {
-            var result: [NFITDeviceHints] = []
-            for f in try decode(bytes).table.flushHintStructures
-            where !result.contains(where: { $0.handle == f.deviceHandle.rawValue }) {
-                result.append(NFITDeviceHints(handle: f.deviceHandle.rawValue, addresses: f.hintAddresses))
-            }
-            return result
+        if let devices = scanDeviceHints(bytes) { return devices }
+        var result: [NFITDeviceHints] = []
+        for f in try decode(bytes).table.flushHintStructures
+        where !result.contains(where: { $0.handle == f.deviceHandle.rawValue }) {
+            result.append(NFITDeviceHints(handle: f.deviceHandle.rawValue, addresses: f.hintAddresses))
         }
+        return result
+    }
+
+    /// The walk of ``deviceHints(decoding:)``: its result when `bytes` pass every check of
+    /// ``decode(_:)``, `nil` at the first check they fail (then only the decoder can say why).
+    ///
+    /// For a caller that hands every failure to code that reports it (the Embedded front of
+    /// `flushctl list`): it does not reference the decoder, so such a program links none of it.
+    public static func scanDeviceHints(_ bytes: [UInt8]) -> [NFITDeviceHints]? {
         let r = ByteReader(bytes: bytes)
         // The header: signature, size, length (decode's first five checks).
         guard bytes.count >= ACPITableHeader.size,
               bytes[0] == UInt8(ascii: "N"), bytes[1] == UInt8(ascii: "F"),
-              bytes[2] == UInt8(ascii: "I"), bytes[3] == UInt8(ascii: "T") else { return try decoded() }
+              bytes[2] == UInt8(ascii: "I"), bytes[3] == UInt8(ascii: "T") else { return nil }
         let length = r.u32(4)
-        guard length >= UInt32(headerSize), UInt64(length) <= UInt64(bytes.count) else { return try decoded() }
+        guard length >= UInt32(headerSize), UInt64(length) <= UInt64(bytes.count) else { return nil }
         let end = Int(length)
         var result: [NFITDeviceHints] = []
         var offset = headerSize
         while offset < end {
             // The subtable header and the length checks, then each type's count checks.
-            guard end - offset >= 4 else { return try decoded() }
+            guard end - offset >= 4 else { return nil }
             let type = r.u16(offset)
             let len = Int(r.u16(offset + 2))
             guard len >= 4, len >= NFITSubtable.minimumLength(ofType: type) ?? 0, len <= end - offset
-            else { return try decoded() }
+            else { return nil }
             switch type {
             case 2:
-                guard 16 + 4 * UInt64(r.u32(offset + 8)) <= UInt64(len) else { return try decoded() }
+                guard 16 + 4 * UInt64(r.u32(offset + 8)) <= UInt64(len) else { return nil }
             case 4:
-                guard r.u16(offset + 30) == 0 || len >= NFITControlRegion.lengthWithWindows else { return try decoded() }
+                guard r.u16(offset + 30) == 0 || len >= NFITControlRegion.lengthWithWindows else { return nil }
             case 6:
                 let count = Int(r.u16(offset + 8))
-                guard 16 + 8 * count <= len else { return try decoded() }
+                guard 16 + 8 * count <= len else { return nil }
                 // Only the first structure for a handle counts, as in the kernel.
                 let handle = r.u32(offset + 4)
                 if !result.contains(where: { $0.handle == handle }) {

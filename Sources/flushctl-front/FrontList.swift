@@ -15,7 +15,7 @@ enum FrontList {
         // down libndctl's object tree (ndctl_unref) is code `ndctl list` does not run either.
         leaked = context
         if request.options.resolved().needsFlushHints(on: topology) {
-            guard let devices = try? NFITFlushHints.readDevices() else { return nil }
+            guard let devices = NFITFlushHints.readDevicesIfValid() else { return nil }
             topology = topology.attachingFlushHints(devices: devices)
         }
         guard let listing = try? topology.listing(request.options) else { return nil }

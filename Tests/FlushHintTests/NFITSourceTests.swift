@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import NFIT
 @testable import FlushHint
@@ -54,4 +55,30 @@ import NFIT
         #expect(e.description.contains("root"))
         #expect(e.description.contains("CAP_DAC_READ_SEARCH"))
     }
+
+    /// The front's reader: what `readDevices` gives for a valid table, `nil` (and no decoder
+    /// message to lose: the program reports it) for a missing, unreadable or invalid one.
+    @Test func readDevicesIfValidIsReadDevicesOrNil() throws {
+        let path = "/tmp/flushctl-nfitsource-\(getpid())"
+        defer { unlink(path) }
+        func store(_ bytes: [UInt8]) {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            #expect(fd >= 0)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+        store(try tableBytes())
+        let devices = try NFITFlushHints.readDevices(path: path)
+        #expect(devices.map(\.handle) == [0x1, 0x101, 0x1001])
+        #expect(NFITFlushHints.readDevicesIfValid(path: path) == devices)
+        store(Array("DSDTxxxx".utf8))
+        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
+        var corrupt = try tableBytes()
+        corrupt[4] = 0xFF  // a length beyond the file
+        store(corrupt)
+        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
+        #expect(throws: NFITReadError.self) { try NFITFlushHints.readDevices(path: path) }
+        #expect(NFITFlushHints.readDevicesIfValid(path: "/nonexistent/flushctl-test/NFIT") == nil)
+    }
 }
+

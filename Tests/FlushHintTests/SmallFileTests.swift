@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import FlushHint
 
@@ -44,5 +45,23 @@ import Testing
         #expect(SmallFile.readInteger("/proc/sys/kernel/pid_max") ?? 0 > 0)
         let limited = try SmallFile.read("/proc/self/maps", limit: 10)
         #expect(limited.count >= 10 && limited.count <= 4096)
+    }
+
+    /// Files around the 4 KiB chunk size come back byte for byte: the reader's chunks are
+    /// uninitialised storage trimmed to what read(2) returned, so a wrong count would show here.
+    @Test(arguments: [0, 1, 4095, 4096, 4097, 8192, 10_000])
+    func readsEveryByteAroundTheChunkSize(_ size: Int) throws {
+        let path = "/tmp/flushctl-smallfile-\(getpid())-\(size)"
+        defer { unlink(path) }
+        let content = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        let written = content.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        #expect(written == size)
+        #expect(try SmallFile.read(path) == content)
+        // A limit stops at the first chunk that reaches it.
+        let limited = try SmallFile.read(path, limit: 1)
+        #expect(limited == Array(content.prefix(4096)))
     }
 }

@@ -63,6 +63,13 @@ import Testing
             let expected = Self.decoded(bytes)
             if case .hints = expected { accepted += 1 }
             #expect(Self.scanned(bytes) == expected, "\(name), \(bytes.count) bytes")
+            // The walk alone (the front's) gives up exactly where the decoder throws.
+            let walked = NFITTable.scanDeviceHints(bytes)
+            if case .hints = expected {
+                #expect(walked == (try? NFITTable.deviceHints(decoding: bytes)), "\(name), \(bytes.count) bytes")
+            } else {
+                #expect(walked == nil, "\(name), \(bytes.count) bytes")
+            }
         }
         #expect(accepted > 1)
     }
