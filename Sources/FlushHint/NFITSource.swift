@@ -34,7 +34,7 @@ public enum NFITFlushHints {
     /// For the front of `flushctl list`, which hands any failure to the flushctl program to
     /// report: this path does not reach the NFIT decoder, so the front links none of it.
     public static func readDevicesIfValid(path: String = defaultPath) -> [NFITDeviceHints]? {
-        guard let bytes = try? SmallFile.read(path) else { return nil }
+        guard let bytes = try? tableBytes(path) else { return nil }
         return NFITTable.scanDeviceHints(bytes)
     }
 

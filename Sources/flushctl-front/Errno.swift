@@ -1,8 +1,9 @@
 import CLibc
 
 /// A C `errno` value: the part of swift-system's `Errno` that the shared `list` sources use
-/// (swift-system does not build as Embedded Swift). The front never prints one: any error
-/// sends the command line to the flushctl program, which reports it.
+/// (swift-system does not build as Embedded Swift). The front prints one only when it cannot
+/// run the flushctl program (`CoreProgram`); any other error sends the command line to that
+/// program, which reports it.
 public struct Errno: Error, Equatable {
     /// The C value (`EACCES`, …).
     public var rawValue: CInt

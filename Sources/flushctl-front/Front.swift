@@ -5,10 +5,11 @@ import CLibc
 // build, with ArgumentParser and everything else).
 //
 // Why: a regular Swift program starts its runtime and instantiates generic metadata on first
-// use, and under an emulator (QEMU TCG, where every distinct instruction is translated on each
-// run) that alone made `flushctl list` slower than `ndctl list`. Embedded Swift has neither;
-// the listing is compiled from the same sources as the flushctl program's (Shared/ holds links
-// to them), and Tests/HostTests/FrontTests.swift holds the two to identical output.
+// use, and under an emulator (QEMU TCG, where every distinct instruction is translated again on
+// each run, at the run's new random address) that alone made `flushctl list` slower than
+// `ndctl list`. Embedded Swift has neither; the listing is compiled from the same sources as
+// the flushctl program's (Shared/ holds links to them), and Tests/HostTests/FrontTests.swift
+// holds the two to identical output.
 // docs/performance.md has the numbers.
 
 /// The program's entry: C's `main` (Embedded Swift has no `CommandLine`), under the name

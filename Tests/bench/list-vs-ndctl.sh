@@ -51,8 +51,8 @@ results = json.load(open(sys.argv[1]))["results"]
 runs = int(sys.argv[2])
 n = 5
 commands = [r["command"] for r in results[:n]]
-for r in results:
-    if r["status"] != 0 or (r in results[:n] and not r["stdout"]):
+for i, r in enumerate(results):
+    if r["status"] != 0 or (i < n and not r["stdout"]):
         sys.exit(f"list-vs-ndctl: `{r['command']}` failed in the guest (status {r['status']}): {r['stderr'].strip()}")
 layouts = {"2": "address-space randomisation on (the guest's default): QEMU retranslates every run",
            "0": "address-space randomisation off: code translated once, the programs' own cost"}
