@@ -1,7 +1,5 @@
-#if !hasFeature(Embedded)
 import NFIT
 import SystemPackage
-#endif
 
 /// Reading the flush-hint addresses from the firmware's ACPI NFIT.
 ///
@@ -11,46 +9,16 @@ public enum NFITFlushHints {
     /// Where Linux publishes the NFIT.
     public static let defaultPath = "/sys/firmware/acpi/tables/NFIT"
 
-    /// The hint addresses per raw NFIT device handle from the table at `path`.
+    /// The hints of the table at `path`, one entry per device handle in table order.
     ///
     /// - Throws: ``NFITReadError`` saying why the table could not be had (absent, not
     ///   readable without privilege, or not a valid NFIT).
-    public static func read(path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
-        try hints(fromTableBytes: try tableBytes(path), path: path)
-    }
-
-    /// The hints of the table at `path` as a list, one entry per device handle in table order:
-    /// what ``read(path:)`` returns, without a dictionary (`flushctl list` joins a handful of
-    /// DIMMs, and hashing is code an emulated host must translate on every run).
-    ///
-    /// - Throws: ``NFITReadError``, as ``read(path:)``.
-    public static func readDevices(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
+    public static func read(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
         try devices(fromTableBytes: try tableBytes(path), path: path)
     }
 
-    /// The hints of the table at `path` as ``readDevices(path:)`` gives them, or `nil` when the
-    /// table cannot be read or is not a valid NFIT, without saying why.
-    ///
-    /// For the front of `flushctl list`, which hands any failure to the flushctl program to
-    /// report: this path does not reach the NFIT decoder, so the front links none of it.
-    public static func readDevicesIfValid(path: String = defaultPath) -> [NFITDeviceHints]? {
-        guard let bytes = try? tableBytes(path) else { return nil }
-        return NFITTable.scanDeviceHints(bytes)
-    }
-
-    /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,
-    /// named in errors).
-    ///
-    /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
-    public static func hints(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [UInt32: [UInt64]] {
-        var byHandle: [UInt32: [UInt64]] = [:]
-        for device in try devices(fromTableBytes: bytes, path: path) { byHandle[device.handle] = device.addresses }
-        return byHandle
-    }
-
-    /// The hints per device handle in the NFIT `bytes`, in table order: only the Flush Hint
-    /// Address structures are read, with the full decoder's result and errors
-    /// (``NFITTable/deviceHints(decoding:)``).
+    /// The hints per device handle in the NFIT `bytes` (read from `path`, named in errors), in
+    /// table order, from the full decoder (``NFITTable/deviceHints(decoding:)``).
     ///
     /// - Throws: ``NFITReadError`` with reason `.invalid` when the bytes are not a decodable NFIT.
     public static func devices(fromTableBytes bytes: [UInt8], path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {

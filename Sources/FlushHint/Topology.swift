@@ -197,6 +197,9 @@ public struct Region: Sendable, Equatable {
     /// `nil` when the NFIT could not be read. Filled by ``Topology/attachingFlushHints(_:)``.
     public var flushHintPages: [FlushHintPage]?
 
+    /// The region's name as a value (`regionN` is `dev`; `id` is N).
+    public var name: RegionName { RegionName(number: id) }
+
     /// A region with the given properties.
     public init(id: UInt32, dev: String, type: RegionType? = .pmem, size: UInt64, availableSize: UInt64 = 0,
                 maxAvailableExtent: UInt64? = nil, align: UInt64? = nil, resource: UInt64? = nil,
@@ -351,19 +354,25 @@ public struct DaxDevice: Sendable, Equatable {
     }
 }
 
-/// One 4 KiB page of physical address space holding flush hints of a region's DIMMs.
+/// One 4 KiB page of physical address space holding flush hints of a region's DIMMs: the one
+/// hint-page type, used by `list`, the /dev/mem checks and the plan's passthrough ranges.
 ///
 /// A VMM maps whole pages, so what matters is which hints (of which DIMMs, of which
 /// regions) share a page: mapping the page to a guest exposes every hint in it.
 public struct FlushHintPage: Sendable, Equatable {
-    /// The page size flushctl groups by (x86-64 base pages).
+    /// The page size flushctl groups by and a VMM maps: x86-64 base pages.
     public static let pageSize: UInt64 = 4096
+
+    /// The page holding `address`: the address rounded down to ``pageSize``.
+    @inline(__always)
+    public static func page(of address: UInt64) -> UInt64 { address & ~(pageSize - 1) }
 
     /// The page's physical address (hint address rounded down to ``pageSize``).
     public var page: UInt64
     /// Always ``pageSize``.
     public var size: UInt64
-    /// This region's hints in the page, in mapping order, then address order.
+    /// This region's hints in the page, in the order of the DIMMs the page was built from,
+    /// then each DIMM's NFIT order.
     public var hints: [Hint]
     /// The other regions (`regionN`) whose DIMMs have hints in this page, sorted by region id.
     public var sharedWith: [String]
@@ -372,14 +381,77 @@ public struct FlushHintPage: Sendable, Equatable {
     public struct Hint: Sendable, Equatable {
         /// The DIMM (`nmemN`) whose hint this is.
         public var dimm: String
+        /// The DIMM's NFIT device handle; `nil` when libndctl does not know it.
+        public var handle: UInt32?
         /// The hint's byte offset within the page.
         public var offset: UInt64
         /// A hint at `offset` in the page, belonging to `dimm`.
-        public init(dimm: String, offset: UInt64) { self.dimm = dimm; self.offset = offset }
+        public init(dimm: String, handle: UInt32? = nil, offset: UInt64) {
+            self.dimm = dimm; self.handle = handle; self.offset = offset
+        }
     }
 
     /// A page with the given contents.
     public init(page: UInt64, size: UInt64 = FlushHintPage.pageSize, hints: [Hint], sharedWith: [String] = []) {
         self.page = page; self.size = size; self.hints = hints; self.sharedWith = sharedWith
     }
+
+    /// The DIMMs (`nmemN`) with hints in the page, each once, in hint order.
+    public var dimms: [String] {
+        var names: [String] = []
+        for hint in hints where !names.contains(hint.dimm) { names.append(hint.dimm) }
+        return names
+    }
+
+    /// The pages holding the hints of `dimms` (each DIMM once, in the order given), ascending by
+    /// address; within a page, hints in DIMM order then NFIT order. Unknown hints count as none.
+    /// ``sharedWith`` is left empty.
+    public static func pages(of dimms: [DIMM]) -> [FlushHintPage] {
+        var pages: [FlushHintPage] = []
+        var seen: [String] = []
+        for dimm in dimms where !seen.contains(dimm.dev) {
+            seen.append(dimm.dev)
+            for address in dimm.flushHints ?? [] {
+                let page = FlushHintPage.page(of: address)
+                let hint = Hint(dimm: dimm.dev, handle: dimm.handle, offset: address - page)
+                if let i = pages.firstIndex(where: { $0.page == page }) {
+                    pages[i].hints.append(hint)
+                } else {
+                    pages.append(FlushHintPage(page: page, hints: [hint]))
+                }
+            }
+        }
+        // Page addresses are distinct, so the order of equal keys cannot matter.
+        pages.sort { $0.page < $1.page }
+        return pages
+    }
+}
+
+/// A region's name, `regionN`: the one parser for the forms commands accept (`regionN` or `N`).
+public struct RegionName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The number N.
+    public var number: UInt32
+
+    /// The region numbered `number`.
+    public init(number: UInt32) { self.number = number }
+
+    /// Parses `regionN`, or `N` alone when `allowBareNumber`; `nil` for anything else.
+    public init?(parsing text: String, allowBareNumber: Bool = true) {
+        var digits = Substring(text)
+        if digits.hasPrefix("region") { digits = digits.dropFirst(6) } else if !allowBareNumber { return nil }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt32(digits) else { return nil }
+        self.number = n
+    }
+
+    /// `regionN`.
+    public var dev: String { "region\(number)" }
+    /// `regionN`.
+    public var description: String { dev }
+    /// The sysfs directory of the region.
+    public var sysfsDirectory: String { Topology.ndDevicesDirectory + "/" + dev }
+    /// The sysfs file whose write of "1" makes the kernel flush the region (`nvdimm_flush`).
+    public var deepFlushPath: String { sysfsDirectory + "/deep_flush" }
+
+    /// Orders by number, as ndctl sorts regions.
+    public static func < (a: RegionName, b: RegionName) -> Bool { a.number < b.number }
 }

@@ -1,7 +1,5 @@
 import CNdctl
-#if !hasFeature(Embedded)
 import SystemPackage
-#endif
 
 extension Topology {
     /// Where the kernel publishes libnvdimm devices; `deep_flush` is read below it.
@@ -96,7 +94,7 @@ extension Region {
                   interleaveSetCookie: region.interleaveSetCookie,
                   interleaveWays: region.interleaveWays, mappings: mappings,
                   persistenceDomain: domain,
-                  deepFlush: SmallFile.readInteger(Topology.ndDevicesDirectory + "/" + dev + "/deep_flush"),
+                  deepFlush: SmallFile.readInteger(RegionName(number: region.id).deepFlushPath),
                   enabled: region.isEnabled, badblockCount: region.badblockCount,
                   namespaces: region.namespaces.map(Namespace.init(reading:)))
     }

@@ -29,40 +29,37 @@ struct CheckCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (topology, note) = try HostPlanning.readTopology()
+        let snapshot = try HostSnapshot.read()
         var regions: [RegionFacts] = []
         if let region {
-            let facts = try HostPlanning.regionFacts(named: region, in: topology)
+            let facts = try snapshot.region(named: region)
             guard facts.enabled else { throw PlanError.regionDisabled(facts.name) }
             regions = [facts]
         } else {
-            regions = topology.allRegions.map { RegionFacts(region: $0, topology: topology) }
-                .filter { $0.enabled && $0.dimms.contains { !($0.hints ?? []).isEmpty } }
-                // region0 before region1 (libndctl may enumerate them in any order), as ndctl sorts.
-                .sorted { regionNumber($0.name) < regionNumber($1.name) }
+            regions = snapshot.regions.filter { $0.enabled && $0.dimms.contains { !($0.flushHints ?? []).isEmpty } }
         }
         let host = HostFacts.readRunning()
-        var results: [(RegionFacts, [Check])] = []
+        var results: [(region: RegionName?, checks: [Check])] = []
         for facts in regions {
-            results.append((facts, HostPlanning.checks(for: facts, host: host)))
+            results.append((facts.name, HostPlanning.checks(for: facts, host: host)))
         }
         if results.isEmpty {
             // No region to check: the host-wide checks still say whether mapping could work.
-            let checks = DevMemChecks.evaluate(facts: host, region: "the region", pages: [])
-            results.append((RegionFacts(name: "", enabled: false, persistenceDomain: "", deepFlush: nil, dimms: []), checks))
+            results.append((nil, DevMemChecks.evaluate(facts: host, region: "the region", pages: [])))
         }
+        let note = snapshot.note
         if json {
-            let value: JSONValue = .array(results.map { facts, checks in
+            let value: JSONValue = .array(results.map { region, checks in
                 var members: [(String, JSONValue)] = []
-                if !facts.name.isEmpty { members.append(("region", .string(facts.name))) }
+                if let region { members.append(("region", .string(region.dev))) }
                 members.append(("checks", .array(checks.map(checkToJSON))))
                 if let note { members.append(("note", .string(note))) }
                 return .object(members)
             })
             print(value.prettyPrinted())
         } else {
-            for (facts, checks) in results {
-                print(facts.name.isEmpty ? "no region with flush hints; host checks:" : "\(facts.name):")
+            for (region, checks) in results {
+                print(region.map { "\($0):" } ?? "no region with flush hints; host checks:")
                 for check in checks { print("  " + checkToText(check)) }
             }
             if let note { print("note: \(note)") }
@@ -70,9 +67,4 @@ struct CheckCommand: ParsableCommand {
         let failed = results.contains { $0.1.contains { !$0.verdict.allowsPassthrough } }
         if failed { throw ExitCode(1) }
     }
-}
-
-/// The number of `regionN` for ordering (unparsable names last, by name).
-private func regionNumber(_ name: String) -> (Int, String) {
-    (name.hasPrefix("region") ? Int(name.dropFirst(6)) ?? Int.max : Int.max, name)
 }

@@ -22,14 +22,13 @@ struct FlushCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let isRegionName = target.hasPrefix("region") && target.count > 6
-            && target.dropFirst(6).allSatisfy { $0.isASCII && $0.isNumber }
-        let report = isRegionName ? try HostPlanning.plan(region: target)
-                                  : try HostPlanning.plan(backendPath: target, guestBase: nil)
+        let report = try RegionName(parsing: target, allowBareNumber: false)
+            .map { region in try HostPlanning.plan(region: region, in: try HostSnapshot.read()) }
+            ?? HostPlanning.plan(backendPath: target, guestBase: nil)
         let done = try HostPlanning.execute(report.plan, region: report.region)
         if json {
             var members: [(String, JSONValue)] = [("target", .string(target)), ("method", .string(report.plan.method.rawValue))]
-            if let region = report.plan.region { members.append(("region", .string(region))) }
+            if let region = report.plan.region { members.append(("region", .string(region.dev))) }
             members.append(("result", .string(done)))
             print(JSONValue.object(members).prettyPrinted())
         } else {

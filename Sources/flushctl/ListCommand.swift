@@ -82,31 +82,13 @@ struct ListCommand: ParsableCommand {
     /// Reads, selects and prints. Shared by `run()` and the fast path (ListFastPath.swift).
     static func list(_ options: ListOptions, json: Bool, cache: CachePolicy = .never) throws {
         let resolved = options.resolved()
-        var topology = try Topology.read()
-        if case .always(let path) = cache {
-            // Forced: a missing or stale cache is an error, whatever is printed.
-            let cached = try TopologyCache.readVerified(path: path, live: topology)
-            FileHandleStderr.write("flushctl list: note: flush hints \(TopologyCache.provenance(cached, path: path))\n")
-            topology = topology.attachingFlushHints(cached.hintsByHandle)
-        } else if resolved.needsFlushHints(on: topology) {
-            do {
-                topology = topology.attachingFlushHints(devices: try NFITFlushHints.readDevices())
-            } catch {
-                topology = topology.attachingFlushHints(nil)
-                if error.reason == .permissionDenied, let path = cache.path {
-                    do {
-                        let cached = try TopologyCache.readVerified(path: path, live: topology)
-                        FileHandleStderr.write("flushctl list: note: flush hints \(TopologyCache.provenance(cached, path: path))\n")
-                        topology = topology.attachingFlushHints(cached.hintsByHandle)
-                    } catch let cacheError {
-                        FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error); cache not used: \(cacheError)\n")
-                    }
-                } else {
-                    FileHandleStderr.write("flushctl list: note: flush hints not shown: \(error)\n")
-                }
-            }
+        let snapshot = try HostSnapshot.read(cache: cache, needsHints: { resolved.needsFlushHints(on: $0) })
+        if let provenance = snapshot.provenance {
+            FileHandleStderr.write("flushctl list: note: flush hints \(provenance)\n")
+        } else if let note = snapshot.note {
+            FileHandleStderr.write("flushctl list: note: \(note)\n")
         }
-        let listing = try topology.listing(options)
-        FileHandleStdout.write(listingText(listing, hasFlushHints: topology.hasFlushHints, json: json))
+        let listing = try snapshot.topology.listing(options)
+        FileHandleStdout.write(listingText(listing, hasFlushHints: snapshot.topology.hasFlushHints, json: json))
     }
 }

@@ -1,9 +1,5 @@
-#if hasFeature(Embedded)
-import CLibc
-#else
 import FlushHint
 import Glibc
-#endif
 
 // The parts of `flushctl list` that both of its builds run: the flushctl command
 // (ListCommand.list) and the Embedded Swift `list` of flushctl-front (FrontList.swift).

@@ -13,19 +13,22 @@ func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue
         ("method", .string(plan.method.rawValue)),
         ("reason", .string(plan.reason)),
     ]
-    if let region = plan.region { members.append(("region", .string(region))) }
-    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain))) }
+    if let region = plan.region { members.append(("region", .string(region.dev))) }
+    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
     if !plan.dimms.isEmpty { members.append(("dimms", .array(plan.dimms.map(planDIMMToJSON)))) }
     if !plan.ranges.isEmpty {
-        members.append(("ranges", .array(plan.ranges.map { range in
+        members.append(("ranges", .array(plan.ranges.enumerated().map { index, range in
             var r: [(String, JSONValue)] = [
-                ("path", .string(range.path)),
-                ("offset", .hex(range.offset)),
-                ("length", .integer(range.length)),
+                ("path", .string(MappedHintPages.devMem)),
+                ("offset", .hex(range.page)),
+                ("length", .integer(range.size)),
             ]
-            if let guest = range.guestAddress { r.append(("guest_address", .hex(guest))) }
+            if let guest = plan.guest { r.append(("guest_address", .hex(guest.guestAddress(ofPage: index)))) }
             r.append(("hints", .array(range.hints.map { hint in
-                .object([("dimm", .string(hint.dimm)), ("handle", .integer(hint.handle)), ("offset", .integer(hint.offset))])
+                var h: [(String, JSONValue)] = [("dimm", .string(hint.dimm))]
+                if let handle = hint.handle { h.append(("handle", .integer(handle))) }
+                h.append(("offset", .integer(hint.offset)))
+                return .object(h)
             })))
             return .object(r)
         })))
@@ -60,10 +63,10 @@ private func planHandle(_ handle: UInt32) -> String {
 }
 
 /// A plan's DIMM: name, handle, hints (`flush_hints` left out when unknown).
-func planDIMMToJSON(_ dimm: PlanDIMM) -> JSONValue {
-    var d: [(String, JSONValue)] = [("dimm", .string(dimm.name))]
+func planDIMMToJSON(_ dimm: DIMM) -> JSONValue {
+    var d: [(String, JSONValue)] = [("dimm", .string(dimm.dev))]
     if let handle = dimm.handle { d.append(("handle", .integer(handle))) }
-    if let hints = dimm.hints { d.append(("flush_hints", .array(hints.map { .hex($0) }))) }
+    if let hints = dimm.flushHints { d.append(("flush_hints", .array(hints.map { .hex($0) }))) }
     return .object(d)
 }
 
@@ -112,18 +115,18 @@ func checkToJSON(_ check: Check) -> JSONValue {
 func planToText(_ report: PlanReport) -> String {
     let plan = report.plan
     var lines: [String] = []
-    lines.append("\(plan.backend) (\(plan.backendKind)\(plan.region.map { " on \($0)" } ?? "")): \(plan.method.rawValue)")
+    lines.append("\(plan.backend) (\(plan.backendKind)\(plan.region.map { " on \($0.dev)" } ?? "")): \(plan.method.rawValue)")
     lines.append("  \(plan.reason)")
-    if let domain = plan.persistenceDomain { lines.append("  persistence domain: \(domain)") }
+    if let domain = plan.persistenceDomain { lines.append("  persistence domain: \(domain.rawValue)") }
     for dimm in plan.dimms {
         let handle = dimm.handle.map { " handle " + planText($0) } ?? ""
-        let hints = dimm.hints.map { $0.isEmpty ? "no flush hints" : $0.map(planText).joined(separator: " ") } ?? "flush hints unknown"
-        lines.append("  \(dimm.name)\(handle): \(hints)")
+        let hints = dimm.flushHints.map { $0.isEmpty ? "no flush hints" : $0.map(planText).joined(separator: " ") } ?? "flush hints unknown"
+        lines.append("  \(dimm.dev)\(handle): \(hints)")
     }
-    for range in plan.ranges {
-        let guest = range.guestAddress.map { " -> guest " + planText($0) } ?? ""
+    for (index, range) in plan.ranges.enumerated() {
+        let guest = plan.guest.map { " -> guest " + planText($0.guestAddress(ofPage: index)) } ?? ""
         let hints = range.hints.map { "\($0.dimm)+\(planText($0.offset))" }.joined(separator: " ")
-        lines.append("  map \(range.path) offset \(planText(range.offset)) length \(range.length)\(guest): \(hints)")
+        lines.append("  map \(MappedHintPages.devMem) offset \(planText(range.page)) length \(range.size)\(guest): \(hints)")
     }
     if let path = plan.deepFlushPath { lines.append("  on each guest flush: write 1 to \(path)") }
     if plan.method == .fsync { lines.append("  on each guest flush: fsync \(plan.backend)") }

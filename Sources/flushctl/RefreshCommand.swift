@@ -107,23 +107,13 @@ struct RefreshCommand: ParsableCommand {
     /// Reads the host and formats the cache document; with `group`, hands the device-dax
     /// devices to it on the way.
     static func document(generation: UInt64, snapshot: Int64, group: (name: String, gid: gid_t)?) throws -> [UInt8] {
-        var topology: Topology
-        do {
-            topology = try Topology.read()
-        } catch {
-            throw RefreshError("cannot read the NVDIMM topology through libndctl: \(error)")
+        let read = try HostSnapshot.read()
+        // A cache without hints would only make readers fall back: refuse instead.
+        if let error = read.nfitError {
+            if error.reason == .permissionDenied { throw RefreshError("\(error); refresh must run as root (the udev rule runs it so)") }
+            FileHandleStderr.write("flushctl refresh: note: flush hints unknown: \(error)\n")
         }
-        var hints: [UInt32: [UInt64]]?
-        if !topology.buses.isEmpty {
-            do {
-                hints = try NFITFlushHints.read()
-            } catch {
-                // A cache without hints would only make readers fall back: refuse instead.
-                if error.reason == .permissionDenied { throw RefreshError("\(error); refresh must run as root (the udev rule runs it so)") }
-                FileHandleStderr.write("flushctl refresh: note: flush hints unknown: \(error)\n")
-            }
-        }
-        topology = topology.attachingFlushHints(hints)
+        let topology = read.topology
 
         var options = ListOptions()
         options.buses = true; options.dimms = true; options.regions = true; options.namespaces = true
@@ -146,7 +136,7 @@ struct RefreshCommand: ParsableCommand {
             ]
             if let region = topology.region(named: summary.dev) {
                 let facts = RegionFacts(region: region, topology: topology)
-                if HostPlanning.regionNeedsChecks(facts) {
+                if HostPlanning.needsChecks(facts) {
                     let checks = HostPlanning.checks(for: facts, host: host)
                     checksByRegion[summary.dev] = checks
                     members.append(("checks", .array(checks.map(checkToJSON))))
@@ -197,9 +187,9 @@ struct RefreshCommand: ParsableCommand {
             ("kernel", .string(TopologyCache.kernelRelease())),
             ("flush_hints", .bool(topology.hasFlushHints)),
         ]
-        if let hints {
-            doc.append(("hints_by_handle", .array(hints.keys.sorted().map { handle in
-                .object([("handle", .hex(handle)), ("flush_hints", .array((hints[handle] ?? []).map { .hex($0) }))])
+        if let devices = read.deviceHints {
+            doc.append(("hints_by_handle", .array(devices.sorted { $0.handle < $1.handle }.map { device in
+                .object([("handle", .hex(device.handle)), ("flush_hints", .array(device.addresses.map { .hex($0) }))])
             })))
         }
         doc.append(("regions", .array(regionsJSON)))

@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func selection() {
-        let all = ["region0", "region1"]
+        let all: [RegionName] = ["region0", "region1"]
         let none = BenchTarget.selection([], allRegions: all, defaultDirectory: "/var/tmp")
         #expect(none.regions == all && none.directories == ["/var/tmp"])
         let one = BenchTarget.selection([.region("region1")], allRegions: all, defaultDirectory: "/var/tmp")
@@ -204,7 +204,7 @@ import Testing
         #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 8192)))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let facts = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1,
-                                dimms: [PlanDIMM(name: "nmem0", handle: 1, hints: [0x1040, 0x1048])])
+                                dimms: [DIMM(name: "nmem0", handle: 1, hints: [0x1040, 0x1048])])
         let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), path: path)
         var written: [UInt64: Int] = [:]
         let s = try BenchLoop.measure(label: "mapped_hints", bounds: try BenchBounds(iterations: 100, duration: nil)) {

@@ -27,8 +27,8 @@ import Testing
         let pages = try #require(t.region(named: "region0")?.flushHintPages)
         #expect(pages.map(\.page) == [0x37fff000, 0x38000000])
         #expect(pages[0].size == 4096)
-        #expect(pages[0].hints == [.init(dimm: "nmem0", offset: 0x40), .init(dimm: "nmem1", offset: 0)])
-        #expect(pages[1].hints == [.init(dimm: "nmem0", offset: 8)])
+        #expect(pages[0].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 0x40), .init(dimm: "nmem1", handle: 0x101, offset: 0)])
+        #expect(pages[1].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 8)])
         #expect(pages.allSatisfy { $0.sharedWith.isEmpty })
         // A region whose DIMM has no hint has no page, but a known empty list.
         #expect(t.region(named: "region1")?.flushHintPages == [])
@@ -46,7 +46,7 @@ import Testing
         #expect(p0[0].sharedWith == ["region1"])
         #expect(p1.map(\.page) == [0x37fff000, 0x50000000])
         #expect(p1[0].sharedWith == ["region0"])
-        #expect(p1[0].hints == [.init(dimm: "nmem2", offset: 0x40)])
+        #expect(p1[0].hints == [.init(dimm: "nmem2", handle: 0x1001, offset: 0x40)])
         #expect(p1[1].sharedWith == [])
     }
 

@@ -22,17 +22,19 @@ import NFIT
     }
 
     @Test func hintsByHandleFromTableBytes() throws {
-        let hints = try NFITFlushHints.hints(fromTableBytes: try tableBytes())
+        let hints = try NFITFlushHints.devices(fromTableBytes: try tableBytes())
         // The first structure for a handle counts, as in the kernel; an empty one gives [].
-        #expect(hints == [0x1: [0x37fff000, 0x37fff040], 0x101: [0x37ffe000], 0x1001: []])
+        #expect(hints == [NFITDeviceHints(handle: 0x1, addresses: [0x37fff000, 0x37fff040]),
+                          NFITDeviceHints(handle: 0x101, addresses: [0x37ffe000]),
+                          NFITDeviceHints(handle: 0x1001, addresses: [])])
     }
 
     @Test func garbageIsAnInvalidTableNamingThePath() {
         #expect(throws: NFITReadError.self) {
-            try NFITFlushHints.hints(fromTableBytes: [0x4e, 0x46], path: "/tmp/x")
+            try NFITFlushHints.devices(fromTableBytes: [0x4e, 0x46], path: "/tmp/x")
         }
         do {
-            _ = try NFITFlushHints.hints(fromTableBytes: Array("DSDTxxxx".utf8), path: "/tmp/x")
+            _ = try NFITFlushHints.devices(fromTableBytes: Array("DSDTxxxx".utf8), path: "/tmp/x")
             Issue.record("decoded a DSDT as an NFIT")
         } catch {
             guard case .invalid = error.reason else { Issue.record("wrong reason \(error.reason)"); return }
@@ -56,9 +58,9 @@ import NFIT
         #expect(e.description.contains("CAP_DAC_READ_SEARCH"))
     }
 
-    /// The front's reader: what `readDevices` gives for a valid table, `nil` (and no decoder
-    /// message to lose: the program reports it) for a missing, unreadable or invalid one.
-    @Test func readDevicesIfValidIsReadDevicesOrNil() throws {
+    /// The table read from a file: its hints in table order; a table whose length runs past
+    /// the file is an invalid NFIT.
+    @Test func readsAFileOrSaysWhyNot() throws {
         let path = "/tmp/flushctl-nfitsource-\(getpid())"
         defer { unlink(path) }
         func store(_ bytes: [UInt8]) {
@@ -68,17 +70,10 @@ import NFIT
             close(fd)
         }
         store(try tableBytes())
-        let devices = try NFITFlushHints.readDevices(path: path)
-        #expect(devices.map(\.handle) == [0x1, 0x101, 0x1001])
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == devices)
-        store(Array("DSDTxxxx".utf8))
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
+        #expect(try NFITFlushHints.read(path: path).map(\.handle) == [0x1, 0x101, 0x1001])
         var corrupt = try tableBytes()
         corrupt[4] = 0xFF  // a length beyond the file
         store(corrupt)
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
-        #expect(throws: NFITReadError.self) { try NFITFlushHints.readDevices(path: path) }
-        #expect(NFITFlushHints.readDevicesIfValid(path: "/nonexistent/flushctl-test/NFIT") == nil)
+        #expect(throws: NFITReadError.self) { try NFITFlushHints.read(path: path) }
     }
 }
-

@@ -82,9 +82,9 @@ struct PlanningChecksTests {
     }
 
     @Test func sharedPageWarns() {
-        let alone = DevMemChecks.sharing(HintPageUse(page: 0x37fff000, dimms: ["nmem0"]), region: "region0")
+        let alone = DevMemChecks.sharing(FlushHintPage(page: 0x37fff000, hints: []), region: "region0")
         #expect(alone.verdict == .ok)
-        let shared = DevMemChecks.sharing(HintPageUse(page: 0x37fff000, dimms: ["nmem0"], sharedWith: ["region1"]), region: "region0")
+        let shared = DevMemChecks.sharing(FlushHintPage(page: 0x37fff000, hints: [], sharedWith: ["region1"]), region: "region0")
         #expect(shared.verdict == .warn)
         #expect(shared.finding.contains("region1") && shared.finding.contains("another tenant"))
     }
@@ -100,7 +100,7 @@ struct PlanningChecksTests {
         let facts = HostFacts(privilege: Privilege(effectiveUID: 0, effectiveCapabilities: 1 << 17),
                               config: strictOnly, commandLine: plain, release: "6.1.0",
                               iomem: .success(try IOMemMap.parse(iomemFixture)))
-        let pages = [HintPageUse(page: 0x37fff000, dimms: ["nmem0"]), HintPageUse(page: 0x3800_0000, dimms: ["nmem1"], sharedWith: ["region1"])]
+        let pages = [FlushHintPage(page: 0x37fff000, hints: []), FlushHintPage(page: 0x3800_0000, hints: [], sharedWith: ["region1"])]
         let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: pages, proofs: [0x37fff000: .mapped])
         #expect(checks.map(\.id) == [.privilege, .devmemRestrictions, .devmemRevocation,
                                      .iomemOwner, .sharedPage, .mmap, .iomemOwner, .sharedPage, .mmap])

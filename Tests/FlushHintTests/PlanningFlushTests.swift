@@ -6,7 +6,7 @@ import Glibc
 
 private func region(_ hints: [[UInt64]?]) -> RegionFacts {
     RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1,
-                dimms: hints.enumerated().map { PlanDIMM(name: "nmem\($0.offset)", handle: UInt32($0.offset), hints: $0.element) })
+                dimms: hints.enumerated().map { DIMM(name: "nmem\($0.offset)", handle: UInt32($0.offset), hints: $0.element) })
 }
 
 /// Reads the 8-byte little-endian word at `offset` of the file at `path`.
@@ -114,7 +114,7 @@ struct PlanningFlushTests {
         let dir = try TempDir()
         try dir.write("mem", String(repeating: "\u{0}", count: 8192))
         let facts = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
-            PlanDIMM(name: "nmem0", handle: 1, hints: [0x0040]), PlanDIMM(name: "nmem1", handle: 2, hints: [0x1040]),
+            DIMM(name: "nmem0", handle: 1, hints: [0x0040]), DIMM(name: "nmem1", handle: 2, hints: [0x1040]),
         ])
         let host = HostFacts(privilege: Privilege(effectiveUID: 0, effectiveCapabilities: 1 << 17),
                              config: .success(KernelConfig(options: [:], source: "t")), commandLine: .success(.parse("")),

@@ -5,8 +5,8 @@ import NFIT
 /// A 2-way interleaved region whose DIMMs have hints in two pages.
 private func twoWay(deepFlush: Int? = 1, enabled: Bool = true) -> RegionFacts {
     RegionFacts(name: "region0", enabled: enabled, persistenceDomain: "memory_controller", deepFlush: deepFlush, dimms: [
-        PlanDIMM(name: "nmem0", handle: 0x0001, hints: [0x37fff000, 0x37fff040]),
-        PlanDIMM(name: "nmem1", handle: 0x0101, hints: [0x3800_0100, 0x3800_0140, 0x3800_0180]),
+        DIMM(name: "nmem0", handle: 0x0001, hints: [0x37fff000, 0x37fff040]),
+        DIMM(name: "nmem1", handle: 0x0101, hints: [0x3800_0100, 0x3800_0140, 0x3800_0180]),
     ])
 }
 
@@ -28,7 +28,7 @@ private func goodChecks(_ region: RegionFacts, facts: HostFacts = hostFacts()) -
     let pages = region.hintPages
     var proofs: [UInt64: MapProof] = [:]
     for p in pages { proofs[p.page] = .mapped }
-    return DevMemChecks.evaluate(facts: facts, region: region.name, pages: pages, proofs: proofs)
+    return DevMemChecks.evaluate(facts: facts, region: region.name.dev, pages: pages, proofs: proofs)
 }
 
 private let devdax = Backend.deviceDAX(path: "/dev/dax0.0", region: "region0")
@@ -45,13 +45,14 @@ struct PlanningPlanTests {
         #expect(plan.persistenceDomain == "memory_controller")
         #expect(plan.deepFlushPath == nil)
         #expect(plan.ranges.count == 2)
-        #expect(plan.ranges[0] == PassthroughRange(offset: 0x37fff000, hints: [
-            RangeHint(dimm: "nmem0", handle: 1, offset: 0), RangeHint(dimm: "nmem0", handle: 1, offset: 0x40),
-        ], guestAddress: 0xfee0_0000))
-        #expect(plan.ranges[1].offset == 0x3800_0000)
-        #expect(plan.ranges[1].path == "/dev/mem" && plan.ranges[1].length == 4096)
+        #expect(plan.ranges[0] == FlushHintPage(page: 0x37fff000, hints: [
+            .init(dimm: "nmem0", handle: 1, offset: 0), .init(dimm: "nmem0", handle: 1, offset: 0x40),
+        ]))
+        #expect(plan.ranges[1].page == 0x3800_0000)
+        #expect(plan.ranges[1].size == 4096)
         #expect(plan.ranges[1].hints.map(\.offset) == [0x100, 0x140, 0x180])
-        #expect(plan.ranges[1].guestAddress == 0xfee0_1000)
+        #expect(plan.guest?.guestAddress(ofPage: 0) == 0xfee0_0000)
+        #expect(plan.guest?.guestAddress(ofPage: 1) == 0xfee0_1000)
 
         let guest = try #require(plan.guest)
         #expect(guest.dimms.count == 2)
@@ -59,7 +60,7 @@ struct PlanningPlanTests {
         #expect(guest.dimms.map(\.handle) == [0x0001, 0x0101])
         #expect(guest.dimms[0].hints == [0xfee0_0000, 0xfee0_0040])
         #expect(guest.dimms[1].hints == [0xfee0_1100, 0xfee0_1140, 0xfee0_1180])
-        #expect(guest.dimms[1].hostHints == [0x3800_0100, 0x3800_0140, 0x3800_0180])
+        #expect(guest.dimms[1].hostDIMM == "nmem1")
     }
 
     @Test func guestFlushHintStructureBytes() throws {
@@ -103,14 +104,13 @@ struct PlanningPlanTests {
         let plan = try Planner.plan(backend: devdax, region: region, checks: goodChecks(region))
         #expect(plan.method == .passthrough)
         #expect(plan.guest == nil)
-        #expect(plan.ranges.allSatisfy { $0.guestAddress == nil })
     }
 
     @Test func oneRangePerDistinctPage() throws {
         let region = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
-            PlanDIMM(name: "nmem0", handle: 1, hints: [0x37fff000]),
-            PlanDIMM(name: "nmem1", handle: 2, hints: [0x37fff040]),
-            PlanDIMM(name: "nmem2", handle: 3, hints: [0x37fff080]),
+            DIMM(name: "nmem0", handle: 1, hints: [0x37fff000]),
+            DIMM(name: "nmem1", handle: 2, hints: [0x37fff040]),
+            DIMM(name: "nmem2", handle: 3, hints: [0x37fff080]),
         ])
         let plan = try Planner.plan(backend: devdax, region: region, checks: goodChecks(region), guestBase: 0x1_0000_0000)
         #expect(plan.method == .passthrough)
@@ -180,8 +180,8 @@ struct PlanningPlanTests {
 
     @Test func checksOfOtherPagesDoNotProveThesePages() throws {
         let region = twoWay()
-        let other = RegionFacts(name: "region0", enabled: true, persistenceDomain: "", deepFlush: 1,
-                                dimms: [PlanDIMM(name: "nmem9", handle: 9, hints: [0x5000_0000])])
+        let other = RegionFacts(name: "region0", enabled: true, persistenceDomain: "unknown", deepFlush: 1,
+                                dimms: [DIMM(name: "nmem9", handle: 9, hints: [0x5000_0000])])
         #expect(try Planner.plan(backend: devdax, region: region, checks: goodChecks(other)).method == .deepFlush)
     }
 
@@ -216,7 +216,7 @@ struct PlanningPlanTests {
         #expect(p2.method == .deepFlush && p2.reason.contains("twice"))
 
         var unaligned = twoWay()
-        unaligned.dimms[0].hints = [0x37fff004]
+        unaligned.dimms[0].flushHints = [0x37fff004]
         let p3 = try Planner.plan(backend: devdax, region: unaligned, checks: goodChecks(unaligned))
         #expect(p3.method == .deepFlush && p3.reason.contains("8-byte"))
     }
@@ -251,7 +251,7 @@ struct PlanningPlanTests {
 
     @Test func pageCacheBackendsNeverSayNone() throws {
         let noHints = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 0,
-                                  dimms: [PlanDIMM(name: "nmem0", handle: 1, hints: [])])
+                                  dimms: [DIMM(name: "nmem0", handle: 1, hints: [])])
         let refused = Backend.daxFile(path: "/mnt/x", region: "region0", mapSync: .refused("EOPNOTSUPP"), fullyAllocated: true)
         #expect(try Planner.plan(backend: refused, region: noHints, checks: []).method == .fsync)
         #expect(try Planner.plan(backend: .blockDevice(path: "/dev/pmem0", region: "region0"), region: noHints, checks: []).method == .fsync)
@@ -261,7 +261,7 @@ struct PlanningPlanTests {
 
     @Test func noneOnlyWhenNoDIMMHasHints() throws {
         let noHints = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 0, dimms: [
-            PlanDIMM(name: "nmem0", handle: 1, hints: []), PlanDIMM(name: "nmem1", handle: 2, hints: []),
+            DIMM(name: "nmem0", handle: 1, hints: []), DIMM(name: "nmem1", handle: 2, hints: []),
         ])
         let plan = try Planner.plan(backend: devdax, region: noHints, checks: [])
         #expect(plan.method == .none)
@@ -272,7 +272,7 @@ struct PlanningPlanTests {
 
     @Test func mixedHintsIsNeitherNoneNorPassthrough() throws {
         let mixed = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
-            PlanDIMM(name: "nmem0", handle: 1, hints: [0x37fff000]), PlanDIMM(name: "nmem1", handle: 2, hints: []),
+            DIMM(name: "nmem0", handle: 1, hints: [0x37fff000]), DIMM(name: "nmem1", handle: 2, hints: []),
         ])
         let plan = try Planner.plan(backend: devdax, region: mixed, checks: goodChecks(mixed))
         #expect(plan.method == .deepFlush)
@@ -286,7 +286,7 @@ struct PlanningPlanTests {
 
     @Test func unknownHintsAreNotNone() throws {
         let unknown = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
-            PlanDIMM(name: "nmem0", handle: 1, hints: nil), PlanDIMM(name: "nmem1", handle: 2, hints: nil),
+            DIMM(name: "nmem0", handle: 1, hints: nil), DIMM(name: "nmem1", handle: 2, hints: nil),
         ])
         let plan = try Planner.plan(backend: devdax, region: unknown, checks: [])
         #expect(plan.method == .deepFlush)
@@ -302,7 +302,7 @@ struct PlanningPlanTests {
 
     @Test func kernelAndNFITDisagreeingIsNotNone() throws {
         let noHints = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1,
-                                  dimms: [PlanDIMM(name: "nmem0", handle: 1, hints: [])])
+                                  dimms: [DIMM(name: "nmem0", handle: 1, hints: [])])
         let plan = try Planner.plan(backend: devdax, region: noHints, checks: [])
         #expect(plan.method == .deepFlush)
         #expect(plan.reason.contains("disagree"))
@@ -349,7 +349,7 @@ struct PlanningPlanTests {
         #expect(!HostPlanning.needsChecks(backend: .daxFile(path: "/x", region: "region0", mapSync: .accepted, fullyAllocated: false), facts: region))
         #expect(!HostPlanning.needsChecks(backend: .blockDevice(path: "/dev/pmem0", region: "region0"), facts: region))
         var mixed = region
-        mixed.dimms[1].hints = []
+        mixed.dimms[1].flushHints = []
         #expect(!HostPlanning.needsChecks(backend: devdax, facts: mixed))
         #expect(!HostPlanning.needsChecks(backend: devdax, facts: twoWay(enabled: false)))
     }
@@ -368,17 +368,19 @@ struct PlanningPlanTests {
                    flushHintPages: [FlushHintPage(page: 0x37fff000, hints: [], sharedWith: ["region1"])]),
         ])], hasFlushHints: true)
         let facts = RegionFacts(region: topology.allRegions[0], topology: topology)
-        #expect(facts.dimms.map(\.name) == ["nmem0", "nmem1"])
+        #expect(facts.dimms.map(\.dev) == ["nmem0", "nmem1"])
         #expect(facts.dimms.map(\.handle) == [0x1, 0x101])
-        #expect(facts.dimms.map(\.hints) == [[0x37fff000], [0x37fff040]])
+        #expect(facts.dimms.map(\.flushHints) == [[0x37fff000], [0x37fff040]])
         #expect(facts.sharedPages == [0x37fff000: ["region1"]])
         #expect(facts.persistenceDomain == "memory_controller")
-        #expect(facts.hintPages == [HintPageUse(page: 0x37fff000, dimms: ["nmem0", "nmem1"], sharedWith: ["region1"])])
+        #expect(facts.hintPages == [FlushHintPage(page: 0x37fff000, hints: [.init(dimm: "nmem0", handle: 0x1, offset: 0),
+                                                                    .init(dimm: "nmem1", handle: 0x101, offset: 0x40)],
+                                                  sharedWith: ["region1"])])
 
         // Without an NFIT, hints are unknown rather than empty: never "none".
         var noNFIT = topology
         noNFIT.hasFlushHints = false
         let unknown = RegionFacts(region: noNFIT.allRegions[0], topology: noNFIT)
-        #expect(unknown.dimms.allSatisfy { $0.hints == nil })
+        #expect(unknown.dimms.allSatisfy { $0.flushHints == nil })
     }
 }

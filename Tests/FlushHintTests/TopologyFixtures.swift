@@ -1,4 +1,5 @@
 @testable import FlushHint
+import NFIT
 
 /// Hand-built topologies shaped like the emulated host's scenarios.
 enum Fixtures {
@@ -32,5 +33,35 @@ enum Fixtures {
                                                     sectorSize: 512, blockdev: "pmem2")])
         let bus1 = Bus(id: 1, provider: "e820", dev: "ndbus1", regions: [region2])
         return Topology(buses: [bus0, bus1])
+    }
+}
+
+// Literals for the tests' readability: `"region0"` and `"memory_controller"` where the model
+// takes a RegionName or a PersistenceDomain. A literal that does not parse is a broken test.
+extension RegionName: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) {
+        guard let parsed = RegionName(parsing: value) else { fatalError("test literal \(value) is not a region name") }
+        self = parsed
+    }
+}
+
+extension PersistenceDomain: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) {
+        guard let parsed = PersistenceDomain(rawValue: value) else { fatalError("test literal \(value) is not a persistence domain") }
+        self = parsed
+    }
+}
+
+extension DIMM {
+    /// A DIMM as the planner sees one: a name, a handle and hints (`nil`: unknown).
+    init(name: String, handle: UInt32?, hints: [UInt64]?) {
+        self.init(id: UInt32(name.dropFirst(4)) ?? 0, dev: name, handle: handle, flushHints: hints)
+    }
+}
+
+extension Topology {
+    /// The join with hints given by handle, as a table would list them (ascending handles).
+    func attachingFlushHints(_ byHandle: [UInt32: [UInt64]]) -> Topology {
+        attachingFlushHints(byHandle.keys.sorted().map { NFITDeviceHints(handle: $0, addresses: byHandle[$0] ?? []) })
     }
 }

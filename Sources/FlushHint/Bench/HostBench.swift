@@ -80,22 +80,17 @@ public struct BenchReport: Sendable {
 /// What a bench argument names.
 public enum BenchTarget: Sendable, Equatable {
     /// A region (`regionN`).
-    case region(String)
+    case region(RegionName)
     /// A device-dax or NVDIMM block device, on `region`.
-    case device(path: String, region: String)
+    case device(path: String, region: RegionName)
     /// A directory for the scratch file.
     case directory(String)
     /// A regular file: never written; the scratch file goes in its directory (same filesystem).
     case file(path: String, directory: String)
 
-    /// Whether `name` is `regionN`.
-    public static func isRegionName(_ name: String) -> Bool {
-        name.hasPrefix("region") && name.count > 6 && name.dropFirst(6).allSatisfy { $0.isASCII && $0.isNumber }
-    }
-
     /// Classifies `argument` by name (`regionN`) or by what is at the path.
     public static func classify(_ argument: String) throws -> BenchTarget {
-        if isRegionName(argument) { return .region(argument) }
+        if let region = RegionName(parsing: argument, allowBareNumber: false) { return .region(region) }
         guard !argument.isEmpty else { throw BenchError("empty target (give regionN, a device, a file or a directory)") }
         var st = stat()
         guard stat(argument, &st) == 0 else {
@@ -127,9 +122,9 @@ public enum BenchTarget: Sendable, Equatable {
     /// enabled region with hints (`allRegions`) and `defaultDirectory`; regions named only by
     /// path add no scratch directory, so `defaultDirectory` is used unless a file or directory
     /// was given.
-    public static func selection(_ targets: [BenchTarget], allRegions: [String],
-                                 defaultDirectory: String) -> (regions: [String], directories: [String]) {
-        var regions: [String] = []
+    public static func selection(_ targets: [BenchTarget], allRegions: [RegionName],
+                                 defaultDirectory: String) -> (regions: [RegionName], directories: [String]) {
+        var regions: [RegionName] = []
         var directories: [String] = []
         for target in targets {
             switch target {
@@ -173,19 +168,18 @@ public enum HostBench {
                            progress: ((BenchProgress) -> Void)? = nil) throws -> BenchReport {
         var results: [BenchResult] = []
         var note: String?
-        var allRegions: [String] = []
-        var topology: Topology?
+        var allRegions: [RegionName] = []
+        var snapshot: HostSnapshot?
         do {
-            let read = try HostPlanning.readTopology()
-            topology = read.topology
+            let read = try HostSnapshot.read()
+            snapshot = read
             note = read.note
-            allRegions = read.topology.allRegions.map { RegionFacts(region: $0, topology: read.topology) }
-                .filter { $0.enabled && $0.dimms.contains { !($0.hints ?? []).isEmpty } }
+            allRegions = read.regions.filter { $0.enabled && $0.dimms.contains { !($0.flushHints ?? []).isEmpty } }
                 .map(\.name)
-                .sorted { (Int($0.dropFirst(6)) ?? Int.max, $0) < (Int($1.dropFirst(6)) ?? Int.max, $1) }
         } catch {
             note = "\(error)"
         }
+        let topology = snapshot?.topology
         let (regions, directories) = BenchTarget.selection(targets, allRegions: allRegions,
                                                            defaultDirectory: options.directory)
         if regions.isEmpty {
@@ -198,11 +192,11 @@ public enum HostBench {
             results.append(BenchResult(method: .deepFlush, target: "", outcome: .notApplicable(why)))
         }
         for region in regions {
-            guard let topology else {
+            guard let snapshot else {
                 throw BenchError("\(region): \(note ?? "the NVDIMM topology could not be read")")
             }
-            let facts = try HostPlanning.regionFacts(named: region, in: topology)
-            results.append(mappedHints(facts, bounds: options.bounds, progress: progress))
+            let facts = try snapshot.region(named: region.dev)
+            results.append(mappedHints(facts, in: snapshot, bounds: options.bounds, progress: progress))
             results.append(deepFlush(facts, bounds: options.bounds, progress: progress))
         }
         var scratchFiles: [String] = []
@@ -216,16 +210,16 @@ public enum HostBench {
     }
 
     /// The hint-store flush, when flushctl plan would pass the region's hints through.
-    static func mappedHints(_ facts: RegionFacts, bounds: BenchBounds,
+    static func mappedHints(_ facts: RegionFacts, in snapshot: HostSnapshot, bounds: BenchBounds,
                             progress: ((BenchProgress) -> Void)?) -> BenchResult {
-        let region = facts.name
-        guard facts.dimms.contains(where: { !($0.hints ?? []).isEmpty }) else {
-            let why = facts.dimms.contains { $0.hints == nil } ? "\(region)'s flush hints are unknown (reading the NFIT needs root)"
+        let region = facts.name.dev
+        guard facts.dimms.contains(where: { !($0.flushHints ?? []).isEmpty }) else {
+            let why = facts.dimms.contains { $0.flushHints == nil } ? "\(region)'s flush hints are unknown (reading the NFIT needs root)"
                 : "\(region)'s DIMMs have no flush hints"
             return BenchResult(method: .mappedHints, target: region, outcome: .notApplicable(why))
         }
         let report: PlanReport
-        do { report = try HostPlanning.plan(region: region) } catch {
+        do { report = try HostPlanning.plan(region: facts.name, in: snapshot) } catch {
             return BenchResult(method: .mappedHints, target: region, outcome: .notApplicable("cannot plan \(region): \(error)"))
         }
         // Map only what the checks (privilege, devmem restrictions, page owner, a real mmap) allow.
@@ -249,7 +243,7 @@ public enum HostBench {
     /// Writes of "1" to the region's deep_flush, on one descriptor as a VMM would hold it.
     static func deepFlush(_ facts: RegionFacts, bounds: BenchBounds,
                           progress: ((BenchProgress) -> Void)?) -> BenchResult {
-        let region = facts.name
+        let region = facts.name.dev
         let path = facts.deepFlushPath
         guard facts.enabled else {
             return BenchResult(method: .deepFlush, target: region, outcome: .notApplicable("\(region) is disabled"))

@@ -24,11 +24,9 @@ public struct BackendError: Error, Sendable, Equatable, CustomStringConvertible 
 public enum BackendProbe {
     /// The region (`regionN`) a resolved sysfs device path lies under, if any:
     /// `/sys/devices/platform/ACPI0012:00/ndbus0/region0/namespace0.0/block/pmem0` → `region0`.
-    public static func region(inSysfsPath path: String) -> String? {
-        path.split(separator: "/").last { component in
-            component.hasPrefix("region") && component.count > 6
-                && component.dropFirst(6).allSatisfy { $0.isASCII && $0.isNumber }
-        }.map(String.init)
+    public static func region(inSysfsPath path: String) -> RegionName? {
+        path.split(separator: "/").reversed().lazy
+            .compactMap { RegionName(parsing: String($0), allowBareNumber: false) }.first
     }
 
     /// Whether a resolved sysfs path names a device-dax instance (last component `daxX.Y`).
@@ -83,7 +81,7 @@ public enum BackendProbe {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         if fd < 0 { return .refused("open for writing: \(Errno(rawValue: errno))") }
         defer { close(fd) }
-        let size = Int(PlanConstants.pageSize)
+        let size = Int(FlushHintPage.pageSize)
         let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0)
         guard let base, base != MAP_FAILED else {
             return .refused("mmap: \(Errno(rawValue: errno))")

@@ -107,23 +107,6 @@ public struct HostFacts: Sendable {
     }
 }
 
-/// One page of flush hints to check: its address, and who has hints in it.
-public struct HintPageUse: Sendable, Equatable {
-    /// The page's physical address (4 KiB aligned).
-    public var page: UInt64
-    /// The region's DIMMs (`nmemN`) with hints in the page.
-    public var dimms: [String]
-    /// Other regions whose DIMMs have hints in the page.
-    public var sharedWith: [String]
-
-    /// Creates a page use.
-    public init(page: UInt64, dimms: [String], sharedWith: [String] = []) {
-        self.page = page
-        self.dimms = dimms
-        self.sharedWith = sharedWith
-    }
-}
-
 /// The outcome of the final proof: mapping the page for real.
 public enum MapProof: Sendable, Equatable {
     /// Not tried (for example `flushctl check` without privilege).
@@ -138,7 +121,7 @@ public enum MapProof: Sendable, Equatable {
 public enum DevMemChecks {
     /// All checks, in the order `flushctl check` prints them: privilege, kernel restrictions,
     /// revocation, then per page its owner, sharing and (if given) the mmap proof.
-    public static func evaluate(facts: HostFacts, region: String, pages: [HintPageUse],
+    public static func evaluate(facts: HostFacts, region: String, pages: [FlushHintPage],
                                 proofs: [UInt64: MapProof] = [:]) -> [Check] {
         var checks = [
             privilege(facts.privilege),
@@ -286,7 +269,7 @@ public enum DevMemChecks {
     }
 
     /// A page holding hints of other regions' DIMMs lets the guest flush their write queues.
-    public static func sharing(_ use: HintPageUse, region: String) -> Check {
+    public static func sharing(_ use: FlushHintPage, region: String) -> Check {
         if use.sharedWith.isEmpty {
             return Check(id: .sharedPage, page: use.page, verdict: .ok,
                          finding: "Page \(planHex(use.page)) holds hints of \(region)'s DIMMs only.")

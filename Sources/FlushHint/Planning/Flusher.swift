@@ -22,11 +22,11 @@ public struct FlushSchedule: Sendable, Equatable {
     public init(region: RegionFacts) throws(FlushError) {
         var usable = Int.max
         for dimm in region.dimms {
-            let n = dimm.hints?.count ?? 0
+            let n = dimm.flushHints?.count ?? 0
             if n > 0 { usable = min(usable, n) }
         }
         guard usable != Int.max else {
-            throw FlushError(target: region.name, operation: "schedule", detail: "no DIMM of \(region.name) has flush hints")
+            throw FlushError(target: region.name.dev, operation: "schedule", detail: "no DIMM of \(region.name) has flush hints")
         }
         // 2^ilog2(n): the largest power of two not above n.
         let count = 1 << (Int.bitWidth - 1 - usable.leadingZeroBitCount)
@@ -34,13 +34,13 @@ public struct FlushSchedule: Sendable, Equatable {
         var dimms: [String] = []
         var firsts: Set<UInt64> = []
         for dimm in region.dimms {
-            guard let hints = dimm.hints, let first = hints.first else { continue }
+            guard let hints = dimm.flushHints, let first = hints.first else { continue }
             if let bad = hints.prefix(count).first(where: { $0 % 8 != 0 }) {
-                throw FlushError(target: region.name, operation: "schedule", detail: "\(dimm.name)'s flush hint \(planHex(bad)) is not 8-byte aligned")
+                throw FlushError(target: region.name.dev, operation: "schedule", detail: "\(dimm.dev)'s flush hint \(planHex(bad)) is not 8-byte aligned")
             }
             guard firsts.insert(first).inserted else { continue }
             lanes.append(Array(hints.prefix(count)))
-            dimms.append(dimm.name)
+            dimms.append(dimm.dev)
         }
         self.lanes = lanes
         self.dimms = dimms
@@ -53,7 +53,7 @@ public struct FlushSchedule: Sendable, Equatable {
 
     /// Every page the schedule writes to.
     public var pages: [UInt64] {
-        Array(Set(lanes.joined().map { $0 & ~(PlanConstants.pageSize - 1) })).sorted()
+        Array(Set(lanes.joined().map(FlushHintPage.page(of:)))).sorted()
     }
 }
 
@@ -103,7 +103,7 @@ public struct RegionFlusher: ~Copyable {
     /// Maps the pages `schedule` writes to from `path` (normally /dev/mem). The first flush
     /// uses hint index `firstIndex`; seed it (with the process id, say) so that separate
     /// processes flushing the same region spread over the hints as Linux's per-CPU index does.
-    public init(schedule: FlushSchedule, path: String = PlanConstants.devMem, firstIndex: UInt = 0) throws(HintMapError) {
+    public init(schedule: FlushSchedule, path: String = MappedHintPages.devMem, firstIndex: UInt = 0) throws(HintMapError) {
         let pages = try MappedHintPages(pages: schedule.pages, path: path)
         let perLane = schedule.lanes.first?.count ?? 0
         guard perLane > 0 else {
@@ -115,12 +115,12 @@ public struct RegionFlusher: ~Copyable {
             // FlushSchedule gives every lane the same power-of-two count of aligned hints, and the
             // pages mapped are exactly the schedule's: a miss here is a broken schedule.
             guard lane.count == perLane, perLane.nonzeroBitCount == 1 else {
-                throw HintMapError(path: path, page: lane.first.map { $0 & ~(PlanConstants.pageSize - 1) } ?? 0,
+                throw HintMapError(path: path, page: lane.first.map(FlushHintPage.page(of:)) ?? 0,
                                    call: "schedule", errno: .invalidArgument)
             }
             for address in lane {
                 guard let register = pages.register(at: address) else {
-                    throw HintMapError(path: path, page: address & ~(PlanConstants.pageSize - 1), call: "schedule", errno: .invalidArgument)
+                    throw HintMapError(path: path, page: FlushHintPage.page(of: address), call: "schedule", errno: .invalidArgument)
                 }
                 registers.append(register)
             }

@@ -31,25 +31,23 @@ public struct GuestLayout: Sendable, Equatable {
         return layout
     }
 
-    /// The layout mirroring `region`, whose hint pages are mapped as `ranges` (each with its
-    /// guest address). A hint whose page is not among the ranges is left out, which
-    /// ``Planner`` never lets happen (every hint's page is a range).
-    static func mirroring(region: RegionFacts, ranges: [PassthroughRange], base: UInt64) -> GuestLayout {
-        var guestPage: [UInt64: UInt64] = [:]
-        for range in ranges {
-            if let g = range.guestAddress { guestPage[range.offset] = g }
-        }
+    /// The layout mirroring `region`, whose hint `pages` are mapped one after another from
+    /// guest address `base`. A hint whose page is not among them is left out, which
+    /// ``Planner`` never lets happen (every hint's page is mapped).
+    static func mirroring(region: RegionFacts, pages: [FlushHintPage], base: UInt64) -> GuestLayout {
         var dimms: [GuestDIMM] = []
         for (position, dimm) in region.dimms.enumerated() {
-            let hints = (dimm.hints ?? []).compactMap { hint -> UInt64? in
-                let page = hint & ~(PlanConstants.pageSize - 1)
-                return guestPage[page].map { $0 + (hint - page) }
+            let hints = (dimm.flushHints ?? []).compactMap { hint -> UInt64? in
+                let page = FlushHintPage.page(of: hint)
+                return pages.firstIndex { $0.page == page }.map { base + UInt64($0) * FlushHintPage.pageSize + (hint - page) }
             }
-            dimms.append(GuestDIMM(position: position, handle: dimm.handle ?? 0, hostDIMM: dimm.name,
-                                   hostHints: dimm.hints ?? [], hints: hints))
+            dimms.append(GuestDIMM(position: position, handle: dimm.handle ?? 0, hostDIMM: dimm.dev, hints: hints))
         }
         return GuestLayout(base: base, dimms: dimms)
     }
+
+    /// The guest address where the `index`th mapped page (``Plan/ranges``) appears.
+    public func guestAddress(ofPage index: Int) -> UInt64 { base + UInt64(index) * FlushHintPage.pageSize }
 }
 
 /// One guest DIMM of a passthrough plan.
@@ -62,17 +60,14 @@ public struct GuestDIMM: Sendable, Equatable {
     public var handle: UInt32
     /// The host DIMM it mirrors (`nmemN`).
     public var hostDIMM: String
-    /// The host DIMM's hint addresses (physical).
-    public var hostHints: [UInt64]
     /// The guest physical addresses of the same hints.
     public var hints: [UInt64]
 
     /// Creates a guest DIMM.
-    public init(position: Int, handle: UInt32, hostDIMM: String, hostHints: [UInt64], hints: [UInt64]) {
+    public init(position: Int, handle: UInt32, hostDIMM: String, hints: [UInt64]) {
         self.position = position
         self.handle = handle
         self.hostDIMM = hostDIMM
-        self.hostHints = hostHints
         self.hints = hints
     }
 

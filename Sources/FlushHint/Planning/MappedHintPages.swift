@@ -51,17 +51,19 @@ public struct MappedHintPages: ~Copyable {
     private let mappings: [(page: UInt64, base: UnsafeMutableRawPointer)]
     /// The file the pages were mapped from.
     public let path: String
+    /// Where physical pages are mapped from.
+    public static let devMem = "/dev/mem"
 
     /// Maps every page in `pages` (page aligned physical addresses) from `path`, or none:
     /// if one fails, those already mapped are unmapped and the error is thrown.
-    public init(pages: [UInt64], path: String = PlanConstants.devMem) throws(HintMapError) {
+    public init(pages: [UInt64], path: String = MappedHintPages.devMem) throws(HintMapError) {
         self.path = path
-        let size = Int(PlanConstants.pageSize)
+        let size = Int(FlushHintPage.pageSize)
         let distinct = Array(Set(pages)).sorted()
         var done: [(page: UInt64, base: UnsafeMutableRawPointer)] = []
         func undo() { for m in done { munmap(m.base, size) } }
 
-        if let bad = distinct.first(where: { $0 % PlanConstants.pageSize != 0 || $0 > UInt64(Int64.max) }) {
+        if let bad = distinct.first(where: { $0 % FlushHintPage.pageSize != 0 || $0 > UInt64(Int64.max) }) {
             throw HintMapError(path: path, page: bad, call: "mmap", errno: .invalidArgument)
         }
         let fd: FileDescriptor
@@ -87,7 +89,7 @@ public struct MappedHintPages: ~Copyable {
     }
 
     deinit {
-        for m in mappings { munmap(m.base, Int(PlanConstants.pageSize)) }
+        for m in mappings { munmap(m.base, Int(FlushHintPage.pageSize)) }
     }
 
     /// The mapped pages' physical addresses, ascending.
@@ -97,7 +99,7 @@ public struct MappedHintPages: ~Copyable {
     /// mapped or it is not 8-byte aligned.
     func register(at address: UInt64) -> UnsafeMutableRawPointer? {
         guard address % 8 == 0 else { return nil }
-        let page = address & ~(PlanConstants.pageSize - 1)
+        let page = FlushHintPage.page(of: address)
         guard let m = mappings.first(where: { $0.page == page }) else { return nil }
         return m.base + Int(address - page)
     }

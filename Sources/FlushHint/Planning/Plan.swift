@@ -5,42 +5,25 @@
 // unit-tested. Durability first: whenever a fact is missing or doubtful, the plan takes the
 // safer method and its reason says why.
 
-/// One DIMM of a region, as the plan sees it.
-public struct PlanDIMM: Sendable, Equatable {
-    /// The DIMM's device name (`nmemN`).
-    public var name: String
-    /// Its NFIT device handle; `nil` when libndctl does not know it.
-    public var handle: UInt32?
-    /// Its flush hint addresses in NFIT order: `[]` when it has none; `nil` when unknown
-    /// (the NFIT could not be read).
-    public var hints: [UInt64]?
-
-    /// Creates a DIMM description.
-    public init(name: String, handle: UInt32?, hints: [UInt64]?) {
-        self.name = name
-        self.handle = handle
-        self.hints = hints
-    }
-}
-
-/// What the plan needs to know about a region.
+/// What the plan needs to know about a region: a view of a ``Region`` and its ``DIMM``s from
+/// one snapshot, in interleave position order.
 public struct RegionFacts: Sendable, Equatable {
-    /// The region's device name (`regionN`).
-    public var name: String
+    /// The region's name.
+    public var name: RegionName
     /// Whether the region is bound to its driver.
     public var enabled: Bool
-    /// `persistence_domain` as the kernel names it (`cpu_cache`, `memory_controller`, `none`, `unknown`).
-    public var persistenceDomain: String
+    /// What the platform promises on power loss.
+    public var persistenceDomain: PersistenceDomain
     /// `deep_flush` read as an integer (1: flush hints to write, 0: none); `nil` when absent or unreadable.
     public var deepFlush: Int?
-    /// The DIMMs in interleave position order.
-    public var dimms: [PlanDIMM]
+    /// The DIMMs in interleave position order. A DIMM's ``DIMM/flushHints`` is `nil` when unknown.
+    public var dimms: [DIMM]
     /// For each hint page, the other regions whose DIMMs have hints in it.
     public var sharedPages: [UInt64: [String]]
 
     /// Creates region facts.
-    public init(name: String, enabled: Bool, persistenceDomain: String, deepFlush: Int?,
-                dimms: [PlanDIMM], sharedPages: [UInt64: [String]] = [:]) {
+    public init(name: RegionName, enabled: Bool, persistenceDomain: PersistenceDomain, deepFlush: Int?,
+                dimms: [DIMM], sharedPages: [UInt64: [String]] = [:]) {
         self.name = name
         self.enabled = enabled
         self.persistenceDomain = persistenceDomain
@@ -57,41 +40,32 @@ public struct RegionFacts: Sendable, Equatable {
             let pb = b.element.position.map(Int.init) ?? b.offset
             return pa != pb ? pa < pb : a.offset < b.offset
         }.map(\.element)
-        let dimms = ordered.map { mapping -> PlanDIMM in
-            let dimm = topology.dimm(named: mapping.dimm)
-            return PlanDIMM(name: mapping.dimm, handle: dimm?.handle,
-                            hints: topology.hasFlushHints ? dimm?.flushHints : nil)
+        let dimms = ordered.map { mapping -> DIMM in
+            // A mapping libndctl names but whose DIMM it did not list: nothing is known of it.
+            var dimm = topology.dimm(named: mapping.dimm) ?? DIMM(id: 0, dev: mapping.dimm, handle: nil)
+            if !topology.hasFlushHints { dimm.flushHints = nil }
+            return dimm
         }
         var shared: [UInt64: [String]] = [:]
         for page in region.flushHintPages ?? [] where !page.sharedWith.isEmpty {
             shared[page.page] = page.sharedWith
         }
-        self.init(name: region.dev, enabled: region.enabled, persistenceDomain: region.persistenceDomain.rawValue,
+        self.init(name: region.name, enabled: region.enabled, persistenceDomain: region.persistenceDomain,
                   deepFlush: region.deepFlush, dimms: dimms, sharedPages: shared)
     }
 
     /// The sysfs file whose write of "1" makes the kernel flush the region.
-    public var deepFlushPath: String { "/sys/bus/nd/devices/\(name)/deep_flush" }
+    public var deepFlushPath: String { name.deepFlushPath }
 
-    /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, with their users.
-    public var hintPages: [HintPageUse] {
-        var users: [UInt64: [String]] = [:]
-        for dimm in dimms {
-            for hint in dimm.hints ?? [] {
-                let page = hint & ~(PlanConstants.pageSize - 1)
-                if !(users[page] ?? []).contains(dimm.name) { users[page, default: []].append(dimm.name) }
-            }
+    /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, hints in interleave order,
+    /// with the other regions that share them.
+    public var hintPages: [FlushHintPage] {
+        FlushHintPage.pages(of: dimms).map { page in
+            var page = page
+            page.sharedWith = sharedPages[page.page] ?? []
+            return page
         }
-        return users.keys.sorted().map { HintPageUse(page: $0, dimms: users[$0] ?? [], sharedWith: sharedPages[$0] ?? []) }
     }
-}
-
-/// Page size and the /dev/mem path plans use.
-public enum PlanConstants {
-    /// x86-64 base page size: the unit a VMM maps.
-    public static let pageSize: UInt64 = 4096
-    /// Where physical pages are mapped from.
-    public static let devMem = "/dev/mem"
 }
 
 /// Whether `mmap(MAP_SHARED_VALIDATE | MAP_SYNC)` was accepted on the backend.
@@ -105,12 +79,12 @@ public enum MapSyncProbe: Sendable, Equatable {
 /// What the VMM backs the guest's NVDIMM with.
 public enum Backend: Sendable, Equatable {
     /// A device-dax character device (`/dev/daxX.Y`) in `region`.
-    case deviceDAX(path: String, region: String)
+    case deviceDAX(path: String, region: RegionName)
     /// An fsdax namespace's block device (`/dev/pmemN`) opened without DAX: writes go
     /// through the page cache.
-    case blockDevice(path: String, region: String)
+    case blockDevice(path: String, region: RegionName)
     /// A regular file on a filesystem on `region`'s block device.
-    case daxFile(path: String, region: String, mapSync: MapSyncProbe, fullyAllocated: Bool)
+    case daxFile(path: String, region: RegionName, mapSync: MapSyncProbe, fullyAllocated: Bool)
     /// Anything else: a file on a filesystem not on an NVDIMM region.
     case otherFile(path: String)
 
@@ -122,7 +96,7 @@ public enum Backend: Sendable, Equatable {
     }
 
     /// The region the backend is on, if any.
-    public var region: String? {
+    public var region: RegionName? {
         switch self {
         case .deviceDAX(_, let r), .blockDevice(_, let r), .daxFile(_, let r, _, _): return r
         case .otherFile: return nil
@@ -152,47 +126,6 @@ public enum PlanMethod: String, Sendable, Equatable {
     case none
 }
 
-/// One page to map from /dev/mem for passthrough.
-public struct PassthroughRange: Sendable, Equatable {
-    /// Where to map from: always /dev/mem.
-    public var path: String
-    /// The page's physical address, the mmap offset.
-    public var offset: UInt64
-    /// The mapping length (one page).
-    public var length: UInt64
-    /// The hints in the page.
-    public var hints: [RangeHint]
-    /// Where the guest sees the page, when a guest base was given.
-    public var guestAddress: UInt64?
-
-    /// Creates a range.
-    public init(path: String = PlanConstants.devMem, offset: UInt64, length: UInt64 = PlanConstants.pageSize,
-                hints: [RangeHint], guestAddress: UInt64? = nil) {
-        self.path = path
-        self.offset = offset
-        self.length = length
-        self.hints = hints
-        self.guestAddress = guestAddress
-    }
-}
-
-/// A hint inside a passthrough page.
-public struct RangeHint: Sendable, Equatable {
-    /// The DIMM (`nmemN`).
-    public var dimm: String
-    /// Its NFIT device handle.
-    public var handle: UInt32
-    /// The byte offset in the page.
-    public var offset: UInt64
-
-    /// Creates a hint.
-    public init(dimm: String, handle: UInt32, offset: UInt64) {
-        self.dimm = dimm
-        self.handle = handle
-        self.offset = offset
-    }
-}
-
 /// A plan for one backend.
 public struct Plan: Sendable, Equatable {
     /// The method.
@@ -204,21 +137,22 @@ public struct Plan: Sendable, Equatable {
     /// The backend kind (`devdax`, `block_device`, `dax_file`, `file`).
     public var backendKind: String
     /// The region, when the backend is on one.
-    public var region: String?
+    public var region: RegionName?
     /// The region's DIMMs in interleave order.
-    public var dimms: [PlanDIMM]
+    public var dimms: [DIMM]
     /// The region's persistence domain.
-    public var persistenceDomain: String?
-    /// For passthrough: one range per distinct hint page.
-    public var ranges: [PassthroughRange]
+    public var persistenceDomain: PersistenceDomain?
+    /// For passthrough: the hint pages to map from ``MappedHintPages/devMem``, one range each,
+    /// ascending; with a guest layout, page `i` is at guest address `guest.base + i * pageSize`.
+    public var ranges: [FlushHintPage]
     /// For deep_flush: the sysfs file to write "1" to.
     public var deepFlushPath: String?
     /// For passthrough with a guest base: the guest's DIMMs and their flush hint structures.
     public var guest: GuestLayout?
 
     /// Creates a plan.
-    public init(method: PlanMethod, reason: String, backend: String, backendKind: String, region: String?,
-                dimms: [PlanDIMM] = [], persistenceDomain: String? = nil, ranges: [PassthroughRange] = [],
+    public init(method: PlanMethod, reason: String, backend: String, backendKind: String, region: RegionName?,
+                dimms: [DIMM] = [], persistenceDomain: PersistenceDomain? = nil, ranges: [FlushHintPage] = [],
                 deepFlushPath: String? = nil, guest: GuestLayout? = nil) {
         self.method = method
         self.reason = reason
@@ -240,11 +174,11 @@ public enum PlanError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The guest base plus the mapped pages overflows 64 bits.
     case guestBaseOverflow(UInt64)
     /// The backend is on a region but no facts for it were given.
-    case regionMissing(String)
+    case regionMissing(RegionName)
     /// The backend's region and the facts given are different regions.
-    case regionMismatch(backend: String, facts: String)
+    case regionMismatch(backend: RegionName, facts: RegionName)
     /// The region is disabled.
-    case regionDisabled(String)
+    case regionDisabled(RegionName)
     /// No method keeps the guest's writes durable for this backend.
     case noSafeMethod(String)
 
@@ -252,7 +186,7 @@ public enum PlanError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unalignedGuestBase(let base):
-            return "guest base \(planHex(base)) is not aligned to \(PlanConstants.pageSize) bytes"
+            return "guest base \(planHex(base)) is not aligned to \(FlushHintPage.pageSize) bytes"
         case .guestBaseOverflow(let base):
             return "guest base \(planHex(base)) leaves no room for the hint pages below 2^64"
         case .regionMissing(let region):
@@ -282,7 +216,7 @@ public enum Planner {
     ///   a backend no method can make durable.
     public static func plan(backend: Backend, region: RegionFacts?, checks: [Check],
                             guestBase: UInt64? = nil) throws(PlanError) -> Plan {
-        if let guestBase, guestBase % PlanConstants.pageSize != 0 {
+        if let guestBase, guestBase % FlushHintPage.pageSize != 0 {
             throw .unalignedGuestBase(guestBase)
         }
 
@@ -324,21 +258,21 @@ public enum Planner {
         if region.dimms.isEmpty {
             return try fallback("\(region.name) has no DIMMs in the NFIT, so whether it needs flush hints is unknown")
         }
-        let unknown = region.dimms.filter { $0.hints == nil }
+        let unknown = region.dimms.filter { $0.flushHints == nil }
         if !unknown.isEmpty {
             return try fallback("the flush hints of \(names(unknown)) are unknown (the NFIT could not be read)")
         }
-        let withHints = region.dimms.filter { !($0.hints ?? []).isEmpty }
+        let withHints = region.dimms.filter { !($0.flushHints ?? []).isEmpty }
         if withHints.isEmpty {
             if region.deepFlush == 1 {
                 return try fallback("the NFIT lists no flush hints for \(region.name) but its deep_flush reads 1, so the kernel and the NFIT disagree")
             }
-            return Plan(method: .none, reason: "No DIMM of \(region.name) has flush hints, so the platform (persistence domain \(region.persistenceDomain)) makes writes durable once they reach the memory controller: give the guest no flush hints.",
+            return Plan(method: .none, reason: "No DIMM of \(region.name) has flush hints, so the platform (persistence domain \(region.persistenceDomain.rawValue)) makes writes durable once they reach the memory controller: give the guest no flush hints.",
                         backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
                         persistenceDomain: region.persistenceDomain)
         }
         if withHints.count != region.dimms.count {
-            let without = region.dimms.filter { ($0.hints ?? []).isEmpty }
+            let without = region.dimms.filter { ($0.flushHints ?? []).isEmpty }
             return try fallback("\(names(without)) of \(region.name) \(without.count == 1 ? "has" : "have") no flush hints while \(names(withHints)) \(withHints.count == 1 ? "has" : "have"), so neither passthrough nor none is safe")
         }
 
@@ -352,29 +286,17 @@ public enum Planner {
             return try fallback(why)
         }
         if let guestBase {
-            let span = UInt64(pages.count) * PlanConstants.pageSize
+            let span = UInt64(pages.count) * FlushHintPage.pageSize
             if guestBase.addingReportingOverflow(span).overflow { throw .guestBaseOverflow(guestBase) }
         }
 
-        var ranges: [PassthroughRange] = []
-        for (index, use) in pages.enumerated() {
-            var hints: [RangeHint] = []
-            for dimm in region.dimms {
-                for hint in dimm.hints ?? [] where hint & ~(PlanConstants.pageSize - 1) == use.page {
-                    // layoutObstacle guaranteed every handle is known.
-                    hints.append(RangeHint(dimm: dimm.name, handle: dimm.handle ?? 0, offset: hint - use.page))
-                }
-            }
-            ranges.append(PassthroughRange(offset: use.page, hints: hints,
-                                           guestAddress: guestBase.map { $0 + UInt64(index) * PlanConstants.pageSize }))
-        }
-        let guest = guestBase.map { GuestLayout.mirroring(region: region, ranges: ranges, base: $0) }
+        let guest = guestBase.map { GuestLayout.mirroring(region: region, pages: pages, base: $0) }
         let warned = checks.filter { $0.verdict == .warn }.map(\.id.rawValue)
         let caveat = warned.isEmpty ? "" : " (heed the warnings: \(Array(Set(warned)).sorted().joined(separator: ", ")))"
         return Plan(method: .passthrough,
                     reason: "Every DIMM of \(region.name) has flush hints and \(pages.count == 1 ? "its hint page was" : "all \(pages.count) of its hint pages were") mapped from /dev/mem: map \(pages.count == 1 ? "it" : "them") into the guest and give it one DIMM per host DIMM, each with its own hints\(caveat).",
                     backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
-                    persistenceDomain: region.persistenceDomain, ranges: ranges, guest: guest)
+                    persistenceDomain: region.persistenceDomain, ranges: pages, guest: guest)
     }
 
     /// Why the guest layout cannot mirror the region (one guest DIMM per host DIMM, each
@@ -392,12 +314,12 @@ public enum Planner {
             }
         }
         for dimm in region.dimms {
-            let hints = dimm.hints ?? []
+            let hints = dimm.flushHints ?? []
             if hints.count > Int(UInt16.max) {
-                return "\(dimm.name) has \(hints.count) flush hints, more than an NFIT flush hint structure holds"
+                return "\(dimm.dev) has \(hints.count) flush hints, more than an NFIT flush hint structure holds"
             }
             if let bad = hints.first(where: { $0 % 8 != 0 }) {
-                return "\(dimm.name)'s flush hint \(planHex(bad)) is not 8-byte aligned, so it cannot be written with one 8-byte store"
+                return "\(dimm.dev)'s flush hint \(planHex(bad)) is not 8-byte aligned, so it cannot be written with one 8-byte store"
             }
         }
         return nil
@@ -421,13 +343,13 @@ public enum Planner {
         return nil
     }
 
-    private static func fsyncPlan(_ backend: Backend, region: RegionFacts?, name: String? = nil, reason: String) -> Plan {
+    private static func fsyncPlan(_ backend: Backend, region: RegionFacts?, name: RegionName? = nil, reason: String) -> Plan {
         let facts = region.flatMap { $0.name == name ? $0 : nil }
         return Plan(method: .fsync, reason: reason, backend: backend.path, backendKind: backend.kindName,
                     region: name, dimms: facts?.dimms ?? [], persistenceDomain: facts?.persistenceDomain)
     }
 
-    private static func names(_ dimms: [PlanDIMM]) -> String {
-        dimms.map(\.name).joined(separator: ", ")
+    private static func names(_ dimms: [DIMM]) -> String {
+        dimms.map(\.dev).joined(separator: ", ")
     }
 }

@@ -1,0 +1,155 @@
+import NFIT
+import SystemPackage
+
+/// Where a snapshot's flush hints, and root's /dev/mem checks, came from.
+public enum FactSource: Sendable, Equatable {
+    /// Read from this host now: the NFIT, and the checks run by this process.
+    case host
+    /// From the topology cache `flushctl refresh` wrote as root, checked against the live
+    /// topology before use.
+    case cache(path: String, CachedTopology)
+
+    /// `host` or `cache`, as JSON and notes name it.
+    public var name: String {
+        switch self {
+        case .host: return "host"
+        case .cache: return "cache"
+        }
+    }
+}
+
+/// One read of the host: the topology through libndctl with every DIMM's flush hints joined
+/// by NFIT handle, and where those hints came from. The one way `list`, `plan`, `check`,
+/// `flush`, `bench` and `refresh` read the host.
+///
+/// The rule for the cache is the same for every command (``read(cache:needsHints:)``):
+/// forced with ``CachePolicy/always(path:)``; otherwise used only when the NFIT is root-only
+/// and this process may not read it, and only when it matches the live topology. Hints that
+/// cannot be had are unknown (`nil`), never "none": no plan says passthrough or none on them.
+public struct HostSnapshot: Sendable {
+    /// The topology, with flush hints attached when ``Topology/hasFlushHints``.
+    public var topology: Topology
+    /// Where the flush hints (and, for `cache`, root's checks) came from.
+    public var source: FactSource
+    /// The hints per NFIT device handle as read, in table order (or by handle from the cache);
+    /// `nil` when unknown or not read.
+    public var deviceHints: [NFITDeviceHints]?
+    /// Why the NFIT could not be read, when it was tried and failed.
+    public var nfitError: NFITReadError?
+    /// Why the flush hints are unknown, for a note; `nil` when they are known or were not needed.
+    public var note: String?
+
+    /// A snapshot of the given parts (tests build them by hand).
+    public init(topology: Topology, source: FactSource = .host, deviceHints: [NFITDeviceHints]? = nil,
+                nfitError: NFITReadError? = nil, note: String? = nil) {
+        self.topology = topology
+        self.source = source
+        self.deviceHints = deviceHints
+        self.nfitError = nfitError
+        self.note = note
+    }
+
+    /// Reads the host.
+    ///
+    /// - Parameters:
+    ///   - policy: when the topology cache may stand in for the root-only NFIT.
+    ///   - needsHints: whether this read needs flush hints at all, given the topology (`list`
+    ///     without `-D`/`-R` does not); the default reads them whenever there is a bus.
+    /// - Throws: ``HostError`` when libndctl cannot read the topology, or when the cache is
+    ///   forced and missing, unreadable or stale.
+    public static func read(cache policy: CachePolicy = .never,
+                            needsHints: (Topology) -> Bool = { !$0.buses.isEmpty }) throws(HostError) -> HostSnapshot {
+        let live: Topology
+        do {
+            live = try Topology.read()
+        } catch {
+            throw HostError(what: "cannot read the NVDIMM topology through libndctl", errno: error)
+        }
+        if case .always(let path) = policy {
+            do {
+                return fromCache(try TopologyCache.readVerified(path: path, live: live), path: path, live: live, note: nil)
+            } catch {
+                throw HostError(what: "--cached: \(error)")
+            }
+        }
+        guard needsHints(live) else { return HostSnapshot(topology: live) }
+        let devices: [NFITDeviceHints]
+        do {
+            devices = try NFITFlushHints.read()
+        } catch {
+            var snapshot = HostSnapshot(topology: live.attachingFlushHints(nil), nfitError: error,
+                                        note: "flush hints unknown: \(error)")
+            if error.reason == .permissionDenied, let path = policy.path {
+                do {
+                    return fromCache(try TopologyCache.readVerified(path: path, live: live), path: path, live: live,
+                                     note: snapshot.note)
+                } catch {
+                    snapshot.note = (snapshot.note ?? "") + "; cache not used: \(error)"
+                }
+            }
+            return snapshot
+        }
+        return HostSnapshot(topology: live.attachingFlushHints(devices), deviceHints: devices)
+    }
+
+    /// The snapshot with the cache's hints; when the cache has none (refresh could not read
+    /// the NFIT either), the hints stay unknown and the note says so.
+    private static func fromCache(_ cached: CachedTopology, path: String, live: Topology, note: String?) -> HostSnapshot {
+        guard let byHandle = cached.hintsByHandle else {
+            let why = (note.map { $0 + "; " } ?? "flush hints unknown: ") + "the cache has no flush hints either (refresh could not read the NFIT)"
+            return HostSnapshot(topology: live.attachingFlushHints(nil), source: .cache(path: path, cached), note: why)
+        }
+        let devices = byHandle.keys.sorted().map { NFITDeviceHints(handle: $0, addresses: byHandle[$0] ?? []) }
+        return HostSnapshot(topology: live.attachingFlushHints(devices), source: .cache(path: path, cached),
+                            deviceHints: devices)
+    }
+
+    /// Where the hints came from, for a note on stderr: `nil` for the host, else the cache's
+    /// path, generation and age (``TopologyCache/provenance(_:path:now:)``).
+    public var provenance: String? {
+        guard case .cache(let path, let cached) = source else { return nil }
+        return TopologyCache.provenance(cached, path: path)
+    }
+
+    /// The region named `name` (`regionN` or `N`) as the planner sees it.
+    ///
+    /// - Throws: ``HostError`` naming the regions there are, when there is no such region.
+    public func region(named name: String) throws(HostError) -> RegionFacts {
+        guard let parsed = RegionName(parsing: name), let region = topology.region(named: parsed.dev) else {
+            let known = topology.allRegions.map(\.dev)
+            throw HostError(what: "\(name): no such region (regions: \(known.isEmpty ? "none, no NVDIMM bus" : known.joined(separator: ", ")))")
+        }
+        return RegionFacts(region: region, topology: topology)
+    }
+
+    /// Every region as the planner sees it, in ndctl's order (by number).
+    public var regions: [RegionFacts] {
+        topology.allRegions.sorted { $0.id < $1.id }.map { RegionFacts(region: $0, topology: topology) }
+    }
+
+    /// The /dev/mem checks for `facts`' hint pages: root's, as the cache recorded them, with
+    /// the privilege check run again for this process (root's mmap proof stands for the pages,
+    /// but whether the caller may open /dev/mem is its own fact); else run now on this host.
+    public func checks(for facts: RegionFacts, host: @autoclosure () -> HostFacts = HostFacts.readRunning()) -> [Check] {
+        if case .cache(_, let cached) = source {
+            guard let stored = cached.region(named: facts.name.dev)?.checks else { return [] }
+            return stored.map { $0.id == .privilege ? DevMemChecks.privilege(Privilege.current()) : $0 }
+        }
+        return HostPlanning.checks(for: facts, host: host())
+    }
+}
+
+/// The one error shape for reading and acting on the host: what failed, where (a file,
+/// device or region; in the text), and the `Errno` behind it as a value when there is one.
+public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What failed and where, as one sentence.
+    public var what: String
+    /// The system error behind it, when there is one.
+    public var errno: Errno?
+
+    /// An error saying `what`, caused by `errno`.
+    public init(what: String, errno: Errno? = nil) { self.what = what; self.errno = errno }
+
+    /// `what`, then the errno's text.
+    public var description: String { errno.map { "\(what): \($0)" } ?? what }
+}
