@@ -30,24 +30,14 @@ public struct HostSnapshot: Sendable {
     /// The topology, with flush hints attached when ``Topology/hasFlushHints``.
     public var topology: Topology
     /// Where the flush hints (and, for `cache`, root's checks) came from.
-    public var source: FactSource
+    public var source: FactSource = .host
     /// The hints per NFIT device handle as read, in table order (or by handle from the cache);
     /// `nil` when unknown or not read.
-    public var deviceHints: [NFITDeviceHints]?
+    public var deviceHints: [NFITDeviceHints]? = nil
     /// Why the NFIT could not be read, when it was tried and failed.
-    public var nfitError: NFITReadError?
+    public var nfitError: NFITReadError? = nil
     /// Why the flush hints are unknown, for a note; `nil` when they are known or were not needed.
-    public var note: String?
-
-    /// A snapshot of the given parts (tests build them by hand).
-    public init(topology: Topology, source: FactSource = .host, deviceHints: [NFITDeviceHints]? = nil,
-                nfitError: NFITReadError? = nil, note: String? = nil) {
-        self.topology = topology
-        self.source = source
-        self.deviceHints = deviceHints
-        self.nfitError = nfitError
-        self.note = note
-    }
+    public var note: String? = nil
 
     /// Reads the host.
     ///
@@ -63,13 +53,13 @@ public struct HostSnapshot: Sendable {
         do {
             live = try Topology.read()
         } catch {
-            throw HostError(what: "cannot read the NVDIMM topology through libndctl", errno: error)
+            throw HostError(message: "cannot read the NVDIMM topology through libndctl: \(error)", errno: error)
         }
         if case .always(let path) = policy {
             do {
                 return fromCache(try TopologyCache.readVerified(path: path, live: live), path: path, live: live, note: nil)
             } catch {
-                throw HostError(what: "--cached: \(error)")
+                throw HostError(message: "--cached: \(error)")
             }
         }
         guard needsHints(live) else { return HostSnapshot(topology: live) }
@@ -117,7 +107,7 @@ public struct HostSnapshot: Sendable {
     public func region(named name: String) throws(HostError) -> RegionFacts {
         guard let parsed = RegionName(parsing: name), let region = topology.region(named: parsed.dev) else {
             let known = topology.allRegions.map(\.dev)
-            throw HostError(what: "\(name): no such region (regions: \(known.isEmpty ? "none, no NVDIMM bus" : known.joined(separator: ", ")))")
+            throw HostError(message: "\(name): no such region (regions: \(known.isEmpty ? "none, no NVDIMM bus" : known.joined(separator: ", ")))")
         }
         return RegionFacts(region: region, topology: topology)
     }
@@ -137,19 +127,4 @@ public struct HostSnapshot: Sendable {
         }
         return HostPlanning.checks(for: facts, host: host())
     }
-}
-
-/// The one error shape for reading and acting on the host: what failed, where (a file,
-/// device or region; in the text), and the `Errno` behind it as a value when there is one.
-public struct HostError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What failed and where, as one sentence.
-    public var what: String
-    /// The system error behind it, when there is one.
-    public var errno: Errno?
-
-    /// An error saying `what`, caused by `errno`.
-    public init(what: String, errno: Errno? = nil) { self.what = what; self.errno = errno }
-
-    /// `what`, then the errno's text.
-    public var description: String { errno.map { "\(what): \($0)" } ?? what }
 }

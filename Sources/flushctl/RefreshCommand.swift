@@ -53,7 +53,7 @@ struct RefreshCommand: ParsableCommand {
             }
             switch fork() {
             case -1:
-                throw RefreshError("--detach: fork failed: \(String(cString: strerror(errno)))")
+                throw HostError(message: "--detach: fork failed: \(String(cString: strerror(errno)))")
             case 0:
                 _ = setsid()
                 let null = open("/dev/null", O_RDWR)
@@ -65,7 +65,7 @@ struct RefreshCommand: ParsableCommand {
             }
         }
         let gid: gid_t? = try group.map { name throws -> gid_t in
-            guard let entry = getgrnam(name) else { throw RefreshError("--group \(name): no such group in the group database") }
+            guard let entry = getgrnam(name) else { throw HostError(message: "--group \(name): no such group in the group database") }
             return entry.pointee.gr_gid
         }
         // The host is read under the cache's lock, after the snapshot time is taken, so a
@@ -84,11 +84,11 @@ struct RefreshCommand: ParsableCommand {
     static func systemdRun(cache: String, group: String?, startedAt: Int64) throws {
         let candidates: [String] = ["/usr/bin/systemd-run", "/bin/systemd-run"]
         guard let tool = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw RefreshError("--detach: systemd runs this host but systemd-run was not found in /usr/bin or /bin")
+            throw HostError(message: "--detach: systemd runs this host but systemd-run was not found in /usr/bin or /bin")
         }
         var selfPath = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &selfPath, selfPath.count - 1)
-        guard n > 0 else { throw RefreshError("--detach: cannot read /proc/self/exe: \(String(cString: strerror(errno)))") }
+        guard n > 0 else { throw HostError(message: "--detach: cannot read /proc/self/exe: \(String(cString: strerror(errno)))") }
         let me = String(decoding: selfPath[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var arguments = [tool, "--no-block", "--collect", "--quiet", "--", me, "refresh", "--cache", cache, "--started-at", String(startedAt)]
         if let group { arguments += ["--group", group] }
@@ -96,12 +96,12 @@ struct RefreshCommand: ParsableCommand {
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, tool, nil, nil, &argv, environ)
-        guard rc == 0 else { throw RefreshError("--detach: cannot start \(tool): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw HostError(message: "--detach: cannot start \(tool): \(String(cString: strerror(rc)))") }
         var status: CInt = 0
         while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw RefreshError("--detach: waitpid for \(tool) failed: \(String(cString: strerror(errno)))") }
+            if errno != EINTR { throw HostError(message: "--detach: waitpid for \(tool) failed: \(String(cString: strerror(errno)))") }
         }
-        guard status == 0 else { throw RefreshError("--detach: \(arguments.joined(separator: " ")) failed (wait status \(status))") }
+        guard status == 0 else { throw HostError(message: "--detach: \(arguments.joined(separator: " ")) failed (wait status \(status))") }
     }
 
     /// Reads the host and formats the cache document; with `group`, hands the device-dax
@@ -110,7 +110,7 @@ struct RefreshCommand: ParsableCommand {
         let read = try HostSnapshot.read()
         // A cache without hints would only make readers fall back: refuse instead.
         if let error = read.nfitError {
-            if error.reason == .permissionDenied { throw RefreshError("\(error); refresh must run as root (the udev rule runs it so)") }
+            if error.reason == .permissionDenied { throw HostError(message: "\(error); refresh must run as root (the udev rule runs it so)") }
             FileHandleStderr.write("flushctl refresh: note: flush hints unknown: \(error)\n")
         }
         let topology = read.topology
@@ -167,11 +167,11 @@ struct RefreshCommand: ParsableCommand {
             for path in daxDevices {
                 // chgrp, then add group read/write to whatever mode udev gave the node.
                 guard chown(path, uid_t.max, group.gid) == 0 else {
-                    throw RefreshError("chgrp \(group.name) \(path) failed: \(String(cString: strerror(errno)))")
+                    throw HostError(message: "chgrp \(group.name) \(path) failed: \(String(cString: strerror(errno)))")
                 }
                 var st = stat()
                 guard stat(path, &st) == 0, chmod(path, (st.st_mode & 0o7777) | 0o060) == 0 else {
-                    throw RefreshError("chmod g+rw \(path) failed: \(String(cString: strerror(errno)))")
+                    throw HostError(message: "chmod g+rw \(path) failed: \(String(cString: strerror(errno)))")
                 }
             }
         }
@@ -197,10 +197,4 @@ struct RefreshCommand: ParsableCommand {
         doc.append(("plans", .array(plans)))
         return Array((JSONValue.object(doc).prettyPrinted() + "\n").utf8)
     }
-}
-
-/// Why refresh could not write the cache, as one line.
-struct RefreshError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -87,13 +87,13 @@ import Testing
         #expect(BenchBounds.standard.iterations == 10_000 && BenchBounds.standard.duration == 2)
         let n = try BenchBounds(iterations: 200, duration: nil)
         #expect(n.iterations == 200 && n.duration == nil, "--iterations alone is exact")
-        #expect(throws: BenchError.self) { try BenchBounds(iterations: 0, duration: nil) }
-        #expect(throws: BenchError.self) { try BenchBounds(iterations: -5, duration: nil) }
-        #expect(throws: BenchError.self) { try BenchBounds(iterations: nil, duration: 0) }
-        #expect(throws: BenchError.self) { try BenchBounds(iterations: nil, duration: .nan) }
-        #expect(throws: BenchError.self) { try BenchBounds(iterations: nil, duration: 7200) }
-        #expect(throws: BenchError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: 0, directory: "/tmp") }
-        #expect(throws: BenchError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: (1 << 30) + 1, directory: "/tmp") }
+        #expect(throws: HostError.self) { try BenchBounds(iterations: 0, duration: nil) }
+        #expect(throws: HostError.self) { try BenchBounds(iterations: -5, duration: nil) }
+        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: 0) }
+        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: .nan) }
+        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: 7200) }
+        #expect(throws: HostError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: 0, directory: "/tmp") }
+        #expect(throws: HostError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: (1 << 30) + 1, directory: "/tmp") }
     }
 
     /// The loop takes exactly --iterations samples, calls prepare untimed before each, and
@@ -127,11 +127,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try BenchTarget.classify(file) == .file(path: file, directory: dir))
         #expect(try BenchTarget.classify("/etc") == .directory("/etc"))
-        #expect(throws: BenchError.self) { try BenchTarget.classify("/no/such/path") }
-        #expect(throws: BenchError.self) { try BenchTarget.classify("regionX") }
+        #expect(throws: HostError.self) { try BenchTarget.classify("/no/such/path") }
+        #expect(throws: HostError.self) { try BenchTarget.classify("regionX") }
         // /dev/null is a character device on no region.
         #expect(throws: (any Error).self) { try BenchTarget.classify("/dev/null") }
-        #expect(throws: BenchError.self) { try BenchTarget.classify("") }
+        #expect(throws: HostError.self) { try BenchTarget.classify("") }
     }
 
     @Test func selection() {

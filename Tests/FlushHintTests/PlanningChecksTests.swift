@@ -1,16 +1,16 @@
 import Testing
 @testable import FlushHint
 
-private func config(_ text: String) -> Result<KernelConfig, HostFactError> {
-    Result { () throws(HostFactError) in try KernelConfig.parse(text, source: "/boot/config-test") }
+private func config(_ text: String) -> Result<KernelConfig, HostError> {
+    Result { () throws(HostError) in try KernelConfig.parse(text, source: "/boot/config-test") }
 }
 private let bothStrict = config("CONFIG_STRICT_DEVMEM=y\nCONFIG_IO_STRICT_DEVMEM=y\n")
 private let strictOnly = config("CONFIG_STRICT_DEVMEM=y\n# CONFIG_IO_STRICT_DEVMEM is not set\n")
 private let noStrict = config("# CONFIG_STRICT_DEVMEM is not set\n")
-private let unreadable: Result<KernelConfig, HostFactError> = .failure(HostFactError(path: "/proc/config.gz", message: "is gzip-compressed"))
-private let relaxed: Result<KernelCommandLine, HostFactError> = .success(.parse("root=/dev/vda iomem=relaxed"))
-private let plain: Result<KernelCommandLine, HostFactError> = .success(.parse("root=/dev/vda quiet"))
-private let noCmdline: Result<KernelCommandLine, HostFactError> = .failure(HostFactError(path: "/proc/cmdline", message: "cannot open"))
+private let unreadable: Result<KernelConfig, HostError> = .failure(HostError(path: "/proc/config.gz", message: "is gzip-compressed"))
+private let relaxed: Result<KernelCommandLine, HostError> = .success(.parse("root=/dev/vda iomem=relaxed"))
+private let plain: Result<KernelCommandLine, HostError> = .success(.parse("root=/dev/vda quiet"))
+private let noCmdline: Result<KernelCommandLine, HostError> = .failure(HostError(path: "/proc/cmdline", message: "cannot open"))
 
 @Suite("Planning: checks")
 struct PlanningChecksTests {
@@ -64,7 +64,7 @@ struct PlanningChecksTests {
     }
 
     @Test func ownerVerdicts() throws {
-        let map: Result<IOMemMap, HostFactError> = .success(try IOMemMap.parse(iomemFixture))
+        let map: Result<IOMemMap, HostError> = .success(try IOMemMap.parse(iomemFixture))
         #expect(DevMemChecks.owner(page: 0x37fff000, iomem: map, region: "region0").verdict == .ok)
         let ram = DevMemChecks.owner(page: 0x0100_0000, iomem: map, region: "region0")
         #expect(ram.verdict == .fail && ram.finding.contains("System RAM"))
@@ -74,10 +74,10 @@ struct PlanningChecksTests {
         #expect(nested.verdict == .fail)
         let nothing = DevMemChecks.owner(page: 0x3800_1000, iomem: map, region: "region0")
         #expect(nothing.verdict == .warn && nothing.fix?.contains("enable-region") == true)
-        let hidden: Result<IOMemMap, HostFactError> = .success(try IOMemMap.parse("00000000-00000000 : ndbus0\n"))
+        let hidden: Result<IOMemMap, HostError> = .success(try IOMemMap.parse("00000000-00000000 : ndbus0\n"))
         let h = DevMemChecks.owner(page: 0x37fff000, iomem: hidden, region: "region0")
         #expect(h.verdict == .unknown && h.finding.contains("zeroed"))
-        let failed: Result<IOMemMap, HostFactError> = .failure(HostFactError(path: "/proc/iomem", message: "cannot open"))
+        let failed: Result<IOMemMap, HostError> = .failure(HostError(path: "/proc/iomem", message: "cannot open"))
         #expect(DevMemChecks.owner(page: 0x37fff000, iomem: failed, region: "region0").verdict == .unknown)
     }
 

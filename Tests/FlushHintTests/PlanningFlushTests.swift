@@ -39,7 +39,7 @@ struct PlanningFlushTests {
         let s = try FlushSchedule(region: region([[], [0x2000, 0x2008], nil]))
         #expect(s.dimms == ["nmem1"])
         #expect(s.lanes == [[0x2000, 0x2008]])
-        #expect(throws: FlushError.self) { try FlushSchedule(region: region([[], nil])) }
+        #expect(throws: HostError.self) { try FlushSchedule(region: region([[], nil])) }
     }
 
     @Test func dimmsSharingTheirFirstHintAreWrittenOnce() throws {
@@ -49,7 +49,7 @@ struct PlanningFlushTests {
     }
 
     @Test func unalignedHintIsRefused() {
-        #expect(throws: FlushError.self) { try FlushSchedule(region: region([[0x1004]])) }
+        #expect(throws: HostError.self) { try FlushSchedule(region: region([[0x1004]])) }
     }
 
     @Test func flusherWritesOneHintPerDIMMAndRotates() throws {
@@ -136,14 +136,14 @@ struct PlanningFlushTests {
         try dir.write("deep_flush", "")
         try KernelFlush.deepFlush(path: dir.path + "/deep_flush")
         #expect(try HostFile.readText(dir.path + "/deep_flush") == "1\n")
-        #expect(throws: FlushError.self) { try KernelFlush.deepFlush(path: dir.path + "/missing/deep_flush") }
+        #expect(throws: HostError.self) { try KernelFlush.deepFlush(path: dir.path + "/missing/deep_flush") }
     }
 
     @Test func fsyncReportsEveryError() throws {
         let dir = try TempDir()
         try dir.write("img", "data")
         try KernelFlush.fsync(path: dir.path + "/img")
-        #expect(throws: FlushError.self) { try KernelFlush.fsync(path: dir.path + "/missing") }
+        #expect(throws: HostError.self) { try KernelFlush.fsync(path: dir.path + "/missing") }
         // A character device without fsync: EINVAL must surface, not pass as success.
         do {
             try KernelFlush.fsync(path: "/dev/null")
@@ -158,9 +158,9 @@ struct PlanningFlushTests {
         try dir.write("img", "data")
         let backend = try BackendProbe.inspect(path: dir.path + "/img")
         #expect(backend == .otherFile(path: dir.path + "/img"))
-        #expect(throws: BackendError.self) { try BackendProbe.inspect(path: dir.path + "/missing") }
+        #expect(throws: HostError.self) { try BackendProbe.inspect(path: dir.path + "/missing") }
         // A character device that is not device-dax.
-        #expect(throws: BackendError.self) { try BackendProbe.inspect(path: "/dev/null") }
+        #expect(throws: HostError.self) { try BackendProbe.inspect(path: "/dev/null") }
         // A file with a hole is not fully allocated; one without is.
         #expect(BackendProbe.isFullyAllocated(path: dir.path + "/img", size: 4))
         let fd = open(dir.path + "/sparse", O_WRONLY | O_CREAT, 0o644)

@@ -89,17 +89,17 @@ struct PlanningHostFactsTests {
     }
 
     @Test func iomemErrorsNameTheLine() {
-        #expect(throws: HostFactError(path: "/proc/iomem", message: "line 2: '1000-zz' is not a hexadecimal range START-END")) {
+        #expect(throws: HostError(path: "/proc/iomem", message: "line 2: '1000-zz' is not a hexadecimal range START-END")) {
             try IOMemMap.parse("00000000-00000fff : Reserved\n1000-zz : x")
         }
-        #expect(throws: HostFactError(path: "/proc/iomem", message: "line 1: nested 1 levels deep under a range -1 levels deep")) {
+        #expect(throws: HostError(path: "/proc/iomem", message: "line 1: nested 1 levels deep under a range -1 levels deep")) {
             try IOMemMap.parse("  00000000-00000fff : Reserved")
         }
-        #expect(throws: HostFactError(path: "/proc/iomem", message: "line 1: range 2000-1000 ends before it starts")) {
+        #expect(throws: HostError(path: "/proc/iomem", message: "line 1: range 2000-1000 ends before it starts")) {
             try IOMemMap.parse("2000-1000 : x")
         }
-        #expect(throws: HostFactError.self) { try IOMemMap.parse("00000000-00000fff Reserved") }
-        #expect(throws: HostFactError.self) { try IOMemMap.parse(" 00000000-00000fff : odd indent") }
+        #expect(throws: HostError.self) { try IOMemMap.parse("00000000-00000fff Reserved") }
+        #expect(throws: HostError.self) { try IOMemMap.parse(" 00000000-00000fff : odd indent") }
     }
 
     @Test func ndBusNames() {
@@ -124,7 +124,7 @@ struct PlanningHostFactsTests {
         #expect(config.isEnabled("CONFIG_STRICT_DEVMEM"))
         #expect(!config.isEnabled("CONFIG_IO_STRICT_DEVMEM"))
         #expect(config.options["CONFIG_NR_CPUS"] == "64")
-        #expect(throws: HostFactError(path: "x", message: "line 1: expected 'CONFIG_NAME=value', got 'garbage'")) {
+        #expect(throws: HostError(path: "x", message: "line 1: expected 'CONFIG_NAME=value', got 'garbage'")) {
             try KernelConfig.parse("garbage", source: "x")
         }
     }
@@ -132,14 +132,14 @@ struct PlanningHostFactsTests {
     @Test func kernelConfigFromBoot() throws {
         let dir = try TempDir()
         let noGz = dir.path + "/config.gz"
-        #expect(throws: HostFactError.self) {
+        #expect(throws: HostError.self) {
             try KernelConfig.readRunning(release: "6.1.0-test", procConfig: noGz, bootDirectory: dir.path)
         }
         try dir.write("config-6.1.0-test", "CONFIG_STRICT_DEVMEM=y\nCONFIG_IO_STRICT_DEVMEM=y\n")
         let config = try KernelConfig.readRunning(release: "6.1.0-test", procConfig: noGz, bootDirectory: dir.path)
         #expect(config.source == dir.path + "/config-6.1.0-test")
         #expect(config.isEnabled("CONFIG_IO_STRICT_DEVMEM"))
-        #expect(throws: HostFactError.self) {
+        #expect(throws: HostError.self) {
             try KernelConfig.readRunning(release: nil, procConfig: noGz, bootDirectory: dir.path)
         }
     }
@@ -164,8 +164,8 @@ struct PlanningHostFactsTests {
         #expect(user.effectiveUID == 1000 && user.hasSysRawIO == false)
         let rawOnly = try Privilege.parse(status: "Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000020000\n")
         #expect(rawOnly.hasSysRawIO == true)
-        #expect(throws: HostFactError.self) { try Privilege.parse(status: "CapEff:\tzz\n") }
-        #expect(throws: HostFactError.self) { try Privilege.parse(status: "Uid:\n") }
+        #expect(throws: HostError.self) { try Privilege.parse(status: "CapEff:\tzz\n") }
+        #expect(throws: HostError.self) { try Privilege.parse(status: "Uid:\n") }
     }
 
     @Test func kernelRelease() {

@@ -18,9 +18,9 @@ private func hostFacts(config: String = "CONFIG_STRICT_DEVMEM=y\n", cmdline: Str
     38000000-38000fff : ndbus0
     """
     return HostFacts(privilege: Privilege(effectiveUID: 0, effectiveCapabilities: caps),
-                     config: Result { () throws(HostFactError) in try KernelConfig.parse(config, source: "/boot/config-t") },
+                     config: Result { () throws(HostError) in try KernelConfig.parse(config, source: "/boot/config-t") },
                      commandLine: .success(.parse(cmdline)), release: "6.1.0",
-                     iomem: Result { () throws(HostFactError) in try IOMemMap.parse(iomem) })
+                     iomem: Result { () throws(HostError) in try IOMemMap.parse(iomem) })
 }
 
 /// Checks that prove passthrough for every page of `region`.
@@ -198,7 +198,7 @@ struct PlanningPlanTests {
     @Test func systemRAMPageRefusesPassthrough() throws {
         let region = twoWay()
         var facts = hostFacts()
-        facts.iomem = Result { () throws(HostFactError) in try IOMemMap.parse("37fff000-37ffffff : ndbus0\n38000000-38ffffff : System RAM\n") }
+        facts.iomem = Result { () throws(HostError) in try IOMemMap.parse("37fff000-37ffffff : ndbus0\n38000000-38ffffff : System RAM\n") }
         let plan = try Planner.plan(backend: devdax, region: region, checks: goodChecks(region, facts: facts))
         #expect(plan.method == .deepFlush)
         #expect(plan.reason.contains("System RAM"))

@@ -25,12 +25,12 @@ public struct BenchBounds: Sendable, Equatable {
 
     /// Bounds from the options: neither given is ``standard``; one given bounds by it alone
     /// (so `--iterations N` gives exactly N samples); both given, whichever comes first.
-    public init(iterations: Int?, duration: Double?) throws(BenchError) {
+    public init(iterations: Int?, duration: Double?) throws(HostError) {
         if let iterations, !(1...Self.maxIterations).contains(iterations) {
-            throw BenchError("--iterations \(iterations) is out of range (1 to \(Self.maxIterations))")
+            throw HostError(message: "--iterations \(iterations) is out of range (1 to \(Self.maxIterations))")
         }
         if let duration, !(duration > 0 && duration <= Self.maxDuration) {
-            throw BenchError("--duration \(duration) is out of range (more than 0, at most \(Int(Self.maxDuration)) seconds)")
+            throw HostError(message: "--duration \(duration) is out of range (more than 0, at most \(Int(Self.maxDuration)) seconds)")
         }
         if iterations == nil && duration == nil {
             self = .standard
@@ -38,14 +38,6 @@ public struct BenchBounds: Sendable, Equatable {
             self.init(uncheckedIterations: iterations, duration: duration)
         }
     }
-}
-
-/// Bad bench input or a bench that could not run, as one line.
-public struct BenchError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The message.
-    public var description: String
-    /// Creates an error.
-    public init(_ description: String) { self.description = description }
 }
 
 /// Where a running measurement is, for a progress line.

@@ -91,10 +91,10 @@ public enum BenchTarget: Sendable, Equatable {
     /// Classifies `argument` by name (`regionN`) or by what is at the path.
     public static func classify(_ argument: String) throws -> BenchTarget {
         if let region = RegionName(parsing: argument, allowBareNumber: false) { return .region(region) }
-        guard !argument.isEmpty else { throw BenchError("empty target (give regionN, a device, a file or a directory)") }
+        guard !argument.isEmpty else { throw HostError(message: "empty target (give regionN, a device, a file or a directory)") }
         var st = stat()
         guard stat(argument, &st) == 0 else {
-            throw BenchError("\(argument): cannot stat: \(Errno(rawValue: errno))")
+            throw HostError(message: "\(argument): cannot stat: \(Errno(rawValue: errno))")
         }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
@@ -110,11 +110,11 @@ public enum BenchTarget: Sendable, Equatable {
         case S_IFCHR, S_IFBLK:
             let backend = try BackendProbe.inspect(path: argument)
             guard let region = backend.region else {
-                throw BenchError("\(argument): block device on no NVDIMM region (give a directory for an fsync benchmark)")
+                throw HostError(message: "\(argument): block device on no NVDIMM region (give a directory for an fsync benchmark)")
             }
             return .device(path: argument, region: region)
         default:
-            throw BenchError("\(argument): neither a region, a device, a regular file nor a directory")
+            throw HostError(message: "\(argument): neither a region, a device, a regular file nor a directory")
         }
     }
 
@@ -153,9 +153,9 @@ public enum HostBench {
         public static let maxDirty = 1 << 30
 
         /// Validated options.
-        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(BenchError) {
+        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(HostError) {
             guard (1...Self.maxDirty).contains(dirtyBytes) else {
-                throw BenchError("--dirty \(dirtyBytes) is out of range (1 byte to 1G)")
+                throw HostError(message: "--dirty \(dirtyBytes) is out of range (1 byte to 1G)")
             }
             self.bounds = bounds
             self.dirtyBytes = dirtyBytes
@@ -193,7 +193,7 @@ public enum HostBench {
         }
         for region in regions {
             guard let snapshot else {
-                throw BenchError("\(region): \(note ?? "the NVDIMM topology could not be read")")
+                throw HostError(message: "\(region): \(note ?? "the NVDIMM topology could not be read")")
             }
             let facts = try snapshot.region(named: region.dev)
             results.append(mappedHints(facts, in: snapshot, bounds: options.bounds, progress: progress))
@@ -263,7 +263,7 @@ public enum HostBench {
                 let n = pwrite(fd, "1\n", 2, 0)
                 if n != 2 {
                     let error = n < 0 ? "\(Errno(rawValue: errno))" : "wrote \(n) of 2 bytes"
-                    throw FlushError(target: path, operation: "write", detail: error)
+                    throw HostError(path: path, operation: "write", message: error)
                 }
             }
             return BenchResult(method: .deepFlush, target: region, outcome: .measured(summary))
@@ -277,7 +277,7 @@ public enum HostBench {
                             progress: ((BenchProgress) -> Void)?) throws -> ([BenchResult], String) {
         let scratch: ScratchFile
         do { scratch = try ScratchFile(directory: directory) } catch {
-            throw BenchError("cannot create the scratch file: \(error)")
+            throw HostError(message: "cannot create the scratch file: \(error)")
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: options.dirtyBytes, alignment: 4096)
         defer { buffer.deallocate() }
@@ -297,7 +297,7 @@ public enum HostBench {
                 let summary = try BenchLoop.measure(label: "\(method.rawValue) \(scratch.path)", bounds: options.bounds,
                                                     progress: progress, prepare: dirty) {
                     if call(fd) != 0 {
-                        throw FlushError(target: scratch.path, operation: method.rawValue, detail: "\(Errno(rawValue: errno))")
+                        throw HostError(path: scratch.path, operation: method.rawValue, errno: Errno(rawValue: errno))
                     }
                 }
                 rows.append(BenchResult(method: method, target: scratch.path, outcome: .measured(summary)))
@@ -306,7 +306,7 @@ public enum HostBench {
             }
         }
         do { try scratch.remove() } catch {
-            throw BenchError("cannot remove the scratch file: \(error)")
+            throw HostError(message: "cannot remove the scratch file: \(error)")
         }
         return (rows, scratch.path)
     }

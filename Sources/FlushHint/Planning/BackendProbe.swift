@@ -3,23 +3,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Why a backend path could not be inspected.
-public struct BackendError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The path given.
-    public var path: String
-    /// What was wrong.
-    public var message: String
-
-    /// Creates an error.
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    /// The error as one line, naming what was wrong and where.
-    public var description: String { "\(path): \(message)" }
-}
-
 /// Finds what kind of backend a path is: the small part of planning that needs the host.
 public enum BackendProbe {
     /// The region (`regionN`) a resolved sysfs device path lies under, if any:
@@ -41,19 +24,19 @@ public enum BackendProbe {
     /// Inspects `path`: a device-dax character device, an NVDIMM block device, a file on a
     /// filesystem on an NVDIMM region (probing MAP_SYNC and holes), or any other file.
     ///
-    /// - Throws: ``BackendError`` when the path does not exist, is a character device that is
+    /// - Throws: ``HostError`` when the path does not exist, is a character device that is
     ///   not device-dax on a region, or is neither a file nor a device.
-    public static func inspect(path: String, sysfs: String = "/sys") throws(BackendError) -> Backend {
+    public static func inspect(path: String, sysfs: String = "/sys") throws(HostError) -> Backend {
         var st = stat()
         if stat(path, &st) != 0 {
-            throw BackendError(path: path, message: "cannot stat: \(Errno(rawValue: errno))")
+            throw HostError(path: path, operation: "stat", errno: Errno(rawValue: errno))
         }
         switch st.st_mode & S_IFMT {
         case S_IFCHR:
             let dev = deviceNumber(UInt64(st.st_rdev))
             let link = "\(sysfs)/dev/char/\(dev)"
             guard let resolved = resolve(link), isDeviceDAX(sysfsPath: resolved), let region = region(inSysfsPath: resolved) else {
-                throw BackendError(path: path, message: "character device \(dev) is not a device-dax device on an NVDIMM region")
+                throw HostError(path: path, message: "character device \(dev) is not a device-dax device on an NVDIMM region")
             }
             return .deviceDAX(path: path, region: region)
         case S_IFBLK:
@@ -70,7 +53,7 @@ public enum BackendProbe {
             return .daxFile(path: path, region: region, mapSync: probeMapSync(path: path),
                             fullyAllocated: isFullyAllocated(path: path, size: Int64(st.st_size)))
         default:
-            throw BackendError(path: path, message: "is neither a regular file nor a block or character device")
+            throw HostError(path: path, message: "is neither a regular file nor a block or character device")
         }
     }
 

@@ -75,18 +75,18 @@ public struct HostFacts: Sendable {
     /// Who the process is.
     public var privilege: Privilege
     /// The kernel configuration.
-    public var config: Result<KernelConfig, HostFactError>
+    public var config: Result<KernelConfig, HostError>
     /// The kernel command line.
-    public var commandLine: Result<KernelCommandLine, HostFactError>
+    public var commandLine: Result<KernelCommandLine, HostError>
     /// The kernel release string (`uname -r`), if known.
     public var release: String?
     /// /proc/iomem.
-    public var iomem: Result<IOMemMap, HostFactError>
+    public var iomem: Result<IOMemMap, HostError>
 
     /// Creates a fact set.
-    public init(privilege: Privilege, config: Result<KernelConfig, HostFactError>,
-                commandLine: Result<KernelCommandLine, HostFactError>, release: String?,
-                iomem: Result<IOMemMap, HostFactError>) {
+    public init(privilege: Privilege, config: Result<KernelConfig, HostError>,
+                commandLine: Result<KernelCommandLine, HostError>, release: String?,
+                iomem: Result<IOMemMap, HostError>) {
         self.privilege = privilege
         self.config = config
         self.commandLine = commandLine
@@ -100,10 +100,10 @@ public struct HostFacts: Sendable {
         let release = KernelRelease.running()
         return HostFacts(
             privilege: Privilege.current(),
-            config: Result { () throws(HostFactError) in try KernelConfig.readRunning(release: release) },
-            commandLine: Result { () throws(HostFactError) in try KernelCommandLine.read() },
+            config: Result { () throws(HostError) in try KernelConfig.readRunning(release: release) },
+            commandLine: Result { () throws(HostError) in try KernelCommandLine.read() },
             release: release,
-            iomem: Result { () throws(HostFactError) in try IOMemMap.read() })
+            iomem: Result { () throws(HostError) in try IOMemMap.read() })
     }
 }
 
@@ -157,8 +157,8 @@ public enum DevMemChecks {
     /// With `CONFIG_STRICT_DEVMEM` and `CONFIG_IO_STRICT_DEVMEM` both set, the kernel refuses
     /// /dev/mem access to ranges a driver holds busy (the nd bus claims every hint page)
     /// unless `iomem=relaxed` turns the iomem checks off.
-    public static func restrictions(config: Result<KernelConfig, HostFactError>,
-                                    commandLine: Result<KernelCommandLine, HostFactError>) -> Check {
+    public static func restrictions(config: Result<KernelConfig, HostError>,
+                                    commandLine: Result<KernelCommandLine, HostError>) -> Check {
         if case .success(let cmdline) = commandLine, cmdline.iomemRelaxed {
             return Check(id: .devmemRestrictions, verdict: .ok,
                          finding: "The kernel was booted with iomem=relaxed, so /dev/mem may map ranges drivers have claimed.")
@@ -199,8 +199,8 @@ public enum DevMemChecks {
     /// its hint pages) revokes existing /dev/mem mappings of it. kernel/resource.c compiles
     /// the revocation only with `CONFIG_IO_STRICT_DEVMEM` and skips it when /dev/mem may map
     /// the claimed range anyway, which `iomem=relaxed` allows.
-    public static func revocation(release: String?, config: Result<KernelConfig, HostFactError>,
-                                  commandLine: Result<KernelCommandLine, HostFactError>, region: String) -> Check {
+    public static func revocation(release: String?, config: Result<KernelConfig, HostError>,
+                                  commandLine: Result<KernelCommandLine, HostError>, region: String) -> Check {
         if case .success(let cmdline) = commandLine, cmdline.iomemRelaxed {
             return Check(id: .devmemRevocation, verdict: .ok,
                          finding: "iomem=relaxed is set, so re-binding \(region) does not revoke /dev/mem mappings of its hint pages.")
@@ -231,7 +231,7 @@ public enum DevMemChecks {
     }
 
     /// The page must be claimed by an nd bus alone: never map RAM or another device's registers.
-    public static func owner(page: UInt64, iomem: Result<IOMemMap, HostFactError>, region: String) -> Check {
+    public static func owner(page: UInt64, iomem: Result<IOMemMap, HostError>, region: String) -> Check {
         let p = planHex(page)
         let map: IOMemMap
         switch iomem {

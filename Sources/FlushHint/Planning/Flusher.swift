@@ -19,14 +19,14 @@ public struct FlushSchedule: Sendable, Equatable {
     public let dimms: [String]
 
     /// The schedule for `region`'s DIMMs in interleave order.
-    public init(region: RegionFacts) throws(FlushError) {
+    public init(region: RegionFacts) throws(HostError) {
         var usable = Int.max
         for dimm in region.dimms {
             let n = dimm.flushHints?.count ?? 0
             if n > 0 { usable = min(usable, n) }
         }
         guard usable != Int.max else {
-            throw FlushError(target: region.name.dev, operation: "schedule", detail: "no DIMM of \(region.name) has flush hints")
+            throw HostError(path: region.name.dev, operation: "schedule", message: "no DIMM of \(region.name) has flush hints")
         }
         // 2^ilog2(n): the largest power of two not above n.
         let count = 1 << (Int.bitWidth - 1 - usable.leadingZeroBitCount)
@@ -36,7 +36,7 @@ public struct FlushSchedule: Sendable, Equatable {
         for dimm in region.dimms {
             guard let hints = dimm.flushHints, let first = hints.first else { continue }
             if let bad = hints.prefix(count).first(where: { $0 % 8 != 0 }) {
-                throw FlushError(target: region.name.dev, operation: "schedule", detail: "\(dimm.dev)'s flush hint \(planHex(bad)) is not 8-byte aligned")
+                throw HostError(path: region.name.dev, operation: "schedule", message: "\(dimm.dev)'s flush hint \(planHex(bad)) is not 8-byte aligned")
             }
             guard firsts.insert(first).inserted else { continue }
             lanes.append(Array(hints.prefix(count)))
@@ -55,26 +55,6 @@ public struct FlushSchedule: Sendable, Equatable {
     public var pages: [UInt64] {
         Array(Set(lanes.joined().map(FlushHintPage.page(of:)))).sorted()
     }
-}
-
-/// Why a flush failed. A flush that throws did not make anything durable.
-public struct FlushError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The region, file or sysfs path.
-    public var target: String
-    /// What failed (`open`, `write`, `fsync`, `close`, `schedule`, …).
-    public var operation: String
-    /// The error text.
-    public var detail: String
-
-    /// Creates an error.
-    public init(target: String, operation: String, detail: String) {
-        self.target = target
-        self.operation = operation
-        self.detail = detail
-    }
-
-    /// The error as one line, naming what was wrong and where.
-    public var description: String { "\(target): \(operation): \(detail)" }
 }
 
 /// Flushes a region's memory-controller write queues by writing its mapped flush hints,
@@ -153,25 +133,25 @@ public struct RegionFlusher: ~Copyable {
 public enum KernelFlush {
     /// Writes "1" to a region's `deep_flush` (`/sys/bus/nd/devices/regionN/deep_flush`), which
     /// makes the kernel run `nvdimm_flush` for the region. Every error is thrown.
-    public static func deepFlush(path: String) throws(FlushError) {
+    public static func deepFlush(path: String) throws(HostError) {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec], retryOnInterrupt: true)
         } catch {
-            throw FlushError(target: path, operation: "open", detail: "\(error)")
+            throw HostError(path: path, operation: "open", cause: error)
         }
         let written: Int
         do {
             written = try fd.writeAll("1\n".utf8)
         } catch {
             try? fd.close()
-            throw FlushError(target: path, operation: "write", detail: "\(error)")
+            throw HostError(path: path, operation: "write", cause: error)
         }
         do { try fd.close() } catch {
-            throw FlushError(target: path, operation: "close", detail: "\(error)")
+            throw HostError(path: path, operation: "close", cause: error)
         }
         guard written == 2 else {
-            throw FlushError(target: path, operation: "write", detail: "wrote \(written) of 2 bytes")
+            throw HostError(path: path, operation: "write", message: "wrote \(written) of 2 bytes")
         }
     }
 
@@ -179,20 +159,20 @@ public enum KernelFlush {
     /// flush reaches the region's DIMMs. Every error is thrown (an fsync error means data
     /// may be lost; it is never turned into success). A VMM should fsync its own descriptor;
     /// this opens a new one, which still sees writeback errors no one has seen.
-    public static func fsync(path: String) throws(FlushError) {
+    public static func fsync(path: String) throws(HostError) {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
         } catch {
-            throw FlushError(target: path, operation: "open", detail: "\(error)")
+            throw HostError(path: path, operation: "open", cause: error)
         }
         if Glibc.fsync(fd.rawValue) != 0 {
             let error = Errno(rawValue: Glibc.errno)
             try? fd.close()
-            throw FlushError(target: path, operation: "fsync", detail: "\(error)")
+            throw HostError(path: path, operation: "fsync", cause: error)
         }
         do { try fd.close() } catch {
-            throw FlushError(target: path, operation: "close", detail: "\(error)")
+            throw HostError(path: path, operation: "close", cause: error)
         }
     }
 }

@@ -8,23 +8,6 @@
 import Glibc
 #endif
 
-/// An error while reading or parsing a host fact file.
-public struct HostFactError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// The file the fact came from, such as `/proc/iomem`.
-    public var path: String
-    /// What was wrong, naming the line where it applies.
-    public var message: String
-
-    /// Creates an error about `path`.
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    /// The error as one line, naming what was wrong and where.
-    public var description: String { "\(path): \(message)" }
-}
-
 // MARK: - /proc/iomem
 
 /// One line of `/proc/iomem`: a physical address range, its owner's name, and its children.
@@ -98,7 +81,7 @@ public struct IOMemMap: Equatable, Sendable {
 
     /// Parses the text of `/proc/iomem`. Each line is `START-END : NAME`, hexadecimal without
     /// `0x`, indented two spaces per nesting level. `path` only names the source in errors.
-    public static func parse(_ text: String, path: String = "/proc/iomem") throws(HostFactError) -> IOMemMap {
+    public static func parse(_ text: String, path: String = "/proc/iomem") throws(HostError) -> IOMemMap {
         // A stack of (depth, resource) under construction; closing pops into the parent.
         var roots: [IOMemResource] = []
         var stack: [(depth: Int, resource: IOMemResource)] = []
@@ -120,25 +103,25 @@ public struct IOMemMap: Equatable, Sendable {
             if rawLine.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let spaces = rawLine.prefix { $0 == " " }.count
             guard spaces % 2 == 0 else {
-                throw HostFactError(path: path, message: "line \(lineNumber): indentation of \(spaces) spaces is not a multiple of 2")
+                throw HostError(path: path, message: "line \(lineNumber): indentation of \(spaces) spaces is not a multiple of 2")
             }
             let depth = spaces / 2
             let body = rawLine.dropFirst(spaces)
             guard let colon = body.firstRange(of: " : ") else {
-                throw HostFactError(path: path, message: "line \(lineNumber): expected 'START-END : NAME', got '\(body)'")
+                throw HostError(path: path, message: "line \(lineNumber): expected 'START-END : NAME', got '\(body)'")
             }
             let rangeText = body[body.startIndex..<colon.lowerBound]
             let name = String(body[colon.upperBound...])
             let bounds = rangeText.split(separator: "-", omittingEmptySubsequences: false)
             guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16) else {
-                throw HostFactError(path: path, message: "line \(lineNumber): '\(rangeText)' is not a hexadecimal range START-END")
+                throw HostError(path: path, message: "line \(lineNumber): '\(rangeText)' is not a hexadecimal range START-END")
             }
             guard start <= end else {
-                throw HostFactError(path: path, message: "line \(lineNumber): range \(rangeText) ends before it starts")
+                throw HostError(path: path, message: "line \(lineNumber): range \(rangeText) ends before it starts")
             }
             let parentDepth = stack.last?.depth ?? -1
             guard depth <= parentDepth + 1 else {
-                throw HostFactError(path: path, message: "line \(lineNumber): nested \(depth) levels deep under a range \(parentDepth) levels deep")
+                throw HostError(path: path, message: "line \(lineNumber): nested \(depth) levels deep under a range \(parentDepth) levels deep")
             }
             closeTo(depth: depth)
             stack.append((depth, IOMemResource(start: start, end: end, name: name)))
@@ -148,7 +131,7 @@ public struct IOMemMap: Equatable, Sendable {
     }
 
     /// Reads and parses `/proc/iomem` (or `path`).
-    public static func read(path: String = "/proc/iomem") throws(HostFactError) -> IOMemMap {
+    public static func read(path: String = "/proc/iomem") throws(HostError) -> IOMemMap {
         try parse(HostFile.readText(path), path: path)
     }
 
@@ -232,7 +215,7 @@ public struct KernelConfig: Equatable, Sendable {
     public func isEnabled(_ name: String) -> Bool { options[name] == "y" }
 
     /// Parses the text of a kernel `.config` file.
-    public static func parse(_ text: String, source: String) throws(HostFactError) -> KernelConfig {
+    public static func parse(_ text: String, source: String) throws(HostError) -> KernelConfig {
         var options: [String: String] = [:]
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -240,7 +223,7 @@ public struct KernelConfig: Equatable, Sendable {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let eq = trimmed.firstIndex(of: "="), trimmed.hasPrefix("CONFIG_") else {
-                throw HostFactError(path: source, message: "line \(lineNumber): expected 'CONFIG_NAME=value', got '\(trimmed)'")
+                throw HostError(path: source, message: "line \(lineNumber): expected 'CONFIG_NAME=value', got '\(trimmed)'")
             }
             options[String(trimmed[..<eq])] = String(trimmed[trimmed.index(after: eq)...])
         }
@@ -251,7 +234,7 @@ public struct KernelConfig: Equatable, Sendable {
     /// by ``Gunzip``), else `/boot/config-RELEASE` (Debian's kernels have no /proc/config.gz).
     public static func readRunning(release: String? = KernelRelease.running(),
                                    procConfig: String = "/proc/config.gz",
-                                   bootDirectory: String = "/boot") throws(HostFactError) -> KernelConfig {
+                                   bootDirectory: String = "/boot") throws(HostError) -> KernelConfig {
         let boot = release.map { "\(bootDirectory)/config-\($0)" }
         if HostFile.exists(procConfig) {
             do {
@@ -260,19 +243,19 @@ public struct KernelConfig: Equatable, Sendable {
             } catch let error as GunzipError {
                 // A damaged /proc/config.gz: the file in /boot, if any, describes the same kernel.
                 guard let boot, HostFile.exists(boot) else {
-                    throw HostFactError(path: procConfig, message: "\(error)")
+                    throw HostError(path: procConfig, message: "\(error)")
                 }
-            } catch let error as HostFactError {
+            } catch let error as HostError {
                 guard let boot, HostFile.exists(boot) else { throw error }
             } catch {
-                throw HostFactError(path: procConfig, message: "\(error)")
+                throw HostError(path: procConfig, message: "\(error)")
             }
         }
         guard let boot else {
-            throw HostFactError(path: "/proc/sys/kernel/osrelease", message: "cannot read the kernel release, so cannot find /boot/config-RELEASE")
+            throw HostError(path: "/proc/sys/kernel/osrelease", message: "cannot read the kernel release, so cannot find /boot/config-RELEASE")
         }
         guard HostFile.exists(boot) else {
-            throw HostFactError(path: boot, message: "does not exist and there is no \(procConfig); cannot tell how the kernel restricts /dev/mem")
+            throw HostError(path: boot, message: "does not exist and there is no \(procConfig); cannot tell how the kernel restricts /dev/mem")
         }
         return try parse(HostFile.readText(boot), source: boot)
     }
@@ -296,7 +279,7 @@ public struct KernelCommandLine: Equatable, Sendable {
     }
 
     /// Reads `/proc/cmdline` (or `path`).
-    public static func read(path: String = "/proc/cmdline") throws(HostFactError) -> KernelCommandLine {
+    public static func read(path: String = "/proc/cmdline") throws(HostError) -> KernelCommandLine {
         parse(try HostFile.readText(path))
     }
 
@@ -335,21 +318,21 @@ public struct Privilege: Equatable, Sendable {
     }
 
     /// Parses `/proc/self/status` (`Uid:` and `CapEff:` lines).
-    public static func parse(status text: String, path: String = "/proc/self/status") throws(HostFactError) -> Privilege {
+    public static func parse(status text: String, path: String = "/proc/self/status") throws(HostError) -> Privilege {
         var uid: UInt32?
         var caps: UInt64?
         for line in text.split(separator: "\n") {
             if line.hasPrefix("CapEff:") {
                 let value = line.dropFirst("CapEff:".count).planTrimmed()
                 guard let parsed = UInt64(value, radix: 16) else {
-                    throw HostFactError(path: path, message: "CapEff '\(value)' is not hexadecimal")
+                    throw HostError(path: path, message: "CapEff '\(value)' is not hexadecimal")
                 }
                 caps = parsed
             } else if line.hasPrefix("Uid:") {
                 // Real, effective, saved, filesystem.
                 let fields = line.dropFirst(4).split(whereSeparator: { $0 == " " || $0 == "\t" })
                 guard fields.count >= 2, let euid = UInt32(fields[1]) else {
-                    throw HostFactError(path: path, message: "Uid line '\(line)' has no effective uid")
+                    throw HostError(path: path, message: "Uid line '\(line)' has no effective uid")
                 }
                 uid = euid
             }
@@ -414,16 +397,16 @@ enum HostFile {
     }
 
     /// Reads a whole file as UTF-8 text (invalid bytes are repaired, not trapped on).
-    static func readText(_ path: String) throws(HostFactError) -> String {
+    static func readText(_ path: String) throws(HostError) -> String {
         String(decoding: try readBytes(path), as: UTF8.self)
     }
 
     /// Reads a whole file.
-    static func readBytes(_ path: String) throws(HostFactError) -> [UInt8] {
+    static func readBytes(_ path: String) throws(HostError) -> [UInt8] {
         do {
             return try SmallFile.read(path)
         } catch {
-            throw HostFactError(path: path, message: "cannot read: \(error)")
+            throw HostError(path: path, message: "cannot read: \(error)", errno: error)
         }
     }
 }

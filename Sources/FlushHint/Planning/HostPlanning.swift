@@ -126,12 +126,12 @@ public enum HostPlanning {
             return "fsync \(plan.backend): done"
         case .deepFlush:
             guard let path = plan.deepFlushPath else {
-                throw HostError(what: "plan has no deep_flush path")
+                throw HostError(message: "plan has no deep_flush path")
             }
             try KernelFlush.deepFlush(path: path)
             return "wrote 1 to \(path)"
         case .passthrough:
-            guard let facts else { throw HostError(what: "passthrough needs the region's facts") }
+            guard let facts else { throw HostError(message: "passthrough needs the region's facts") }
             let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), firstIndex: UInt(getpid()))
             let written = flusher.schedule.targets(call: flusher.flush())
             return "wrote 1 to flush hint\(written.count == 1 ? "" : "s") " + written.map { planHex($0) }.joined(separator: ", ")

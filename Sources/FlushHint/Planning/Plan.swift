@@ -19,19 +19,11 @@ public struct RegionFacts: Sendable, Equatable {
     /// The DIMMs in interleave position order. A DIMM's ``DIMM/flushHints`` is `nil` when unknown.
     public var dimms: [DIMM]
     /// For each hint page, the other regions whose DIMMs have hints in it.
-    public var sharedPages: [UInt64: [String]]
+    public var sharedPages: [UInt64: [String]] = [:]
 
-    /// Creates region facts.
-    public init(name: RegionName, enabled: Bool, persistenceDomain: PersistenceDomain, deepFlush: Int?,
-                dimms: [DIMM], sharedPages: [UInt64: [String]] = [:]) {
-        self.name = name
-        self.enabled = enabled
-        self.persistenceDomain = persistenceDomain
-        self.deepFlush = deepFlush
-        self.dimms = dimms
-        self.sharedPages = sharedPages
-    }
+}
 
+extension RegionFacts {
     /// The facts of `region` from a topology snapshot: DIMMs in interleave position order
     /// (the mapping order when positions are unknown), hints from the NFIT join.
     public init(region: Region, topology: Topology) {
@@ -139,32 +131,16 @@ public struct Plan: Sendable, Equatable {
     /// The region, when the backend is on one.
     public var region: RegionName?
     /// The region's DIMMs in interleave order.
-    public var dimms: [DIMM]
+    public var dimms: [DIMM] = []
     /// The region's persistence domain.
     public var persistenceDomain: PersistenceDomain?
     /// For passthrough: the hint pages to map from ``MappedHintPages/devMem``, one range each,
     /// ascending; with a guest layout, page `i` is at guest address `guest.base + i * pageSize`.
-    public var ranges: [FlushHintPage]
+    public var ranges: [FlushHintPage] = []
     /// For deep_flush: the sysfs file to write "1" to.
     public var deepFlushPath: String?
     /// For passthrough with a guest base: the guest's DIMMs and their flush hint structures.
     public var guest: GuestLayout?
-
-    /// Creates a plan.
-    public init(method: PlanMethod, reason: String, backend: String, backendKind: String, region: RegionName?,
-                dimms: [DIMM] = [], persistenceDomain: PersistenceDomain? = nil, ranges: [FlushHintPage] = [],
-                deepFlushPath: String? = nil, guest: GuestLayout? = nil) {
-        self.method = method
-        self.reason = reason
-        self.backend = backend
-        self.backendKind = backendKind
-        self.region = region
-        self.dimms = dimms
-        self.persistenceDomain = persistenceDomain
-        self.ranges = ranges
-        self.deepFlushPath = deepFlushPath
-        self.guest = guest
-    }
 }
 
 /// Why no plan could be made. Each is bad input or a host that cannot do what was asked.
