@@ -1,28 +1,11 @@
 // swift-tools-version:6.0
-import Foundation
 import PackageDescription
-
-/// The Embedded Swift libraries of the toolchain whose `swiftc` is first on PATH (the one
-/// building, as .ci/run and the README set it up): SwiftPM links Embedded executables without
-/// them, and `flushctl-front` needs its Unicode tables.
-let embeddedLibraries: String = {
-    let path = Context.environment["PATH"] ?? ""
-    for directory in path.split(separator: ":") {
-        let swiftc = URL(fileURLWithPath: String(directory)).appendingPathComponent("swiftc")
-        guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { continue }
-        return swiftc.resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("../lib/swift/embedded/x86_64-unknown-linux-gnu").standardized.path
-    }
-    return "/usr/lib/swift/embedded/x86_64-unknown-linux-gnu"
-}()
 
 let package = Package(
     name: "flushctl",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "flushctl", targets: ["flushctl"]),
-        // Installed as `flushctl`, with the above in libexec/flushctl (udev/install.sh).
-        .executable(name: "flushctl-front", targets: ["flushctl-front"]),
         .library(name: "NFIT", targets: ["NFIT"]),
         .library(name: "FlushHint", targets: ["FlushHint"]),
     ],
@@ -51,34 +34,6 @@ let package = Package(
                 "CNdctl", "CMMIO", "NFIT",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
-        ),
-        // The C library for Embedded Swift code, which has no Glibc module.
-        .target(name: "CLibc"),
-        // `flushctl list` in Embedded Swift (no runtime start-up, no generic metadata), compiled
-        // from links to the same sources as the command's list; every other command line is
-        // handed to the command. Installed as `flushctl`.
-        .executableTarget(
-            name: "flushctl-front",
-            dependencies: ["CNdctl", "CLibc"],
-            swiftSettings: [
-                .enableExperimentalFeature("Embedded"),
-                // One section per function, so that the linker's --gc-sections drops what the
-                // front never calls (the NFIT decoder and its hashing: it would need libm).
-                .unsafeFlags(["-wmo", "-Osize", "-package-name", "flushctl", "-Xfrontend", "-function-sections"]),
-            ],
-            linkerSettings: [
-                .unsafeFlags(["-enable-experimental-feature", "Embedded", "-L", embeddedLibraries,
-                              "-Xlinker", "--gc-sections"]),
-                // Autolinking is off in Embedded Swift: CNdctl's libraries and the Unicode
-                // tables that String comparison and splitting need.
-                .linkedLibrary("ndctl"), .linkedLibrary("daxctl"),
-                // libm's ceil (Set and Dictionary capacities) is called by the NFIT decoder's
-                // cross-checks, which only debug builds keep: release --gc-sections drops them
-                // with everything else the front never calls, and a release front without
-                // libm is one library fewer to load on every run.
-                .linkedLibrary("m", .when(configuration: .debug)),
-                .linkedLibrary("swiftUnicodeDataTables"),
             ]
         ),
         // The command; it only parses arguments and formats.

@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import NFIT
-#endif
 
 extension Topology {
     /// The topology with each DIMM's Flush Hint Addresses attached (joined by NFIT device

@@ -1,8 +1,4 @@
-#if hasFeature(Embedded)
-import CLibc
-#else
 import Glibc
-#endif
 
 /// What `flushctl list` was asked for: ndctl list's options, with its semantics.
 public struct ListOptions: Sendable, Equatable {

@@ -1,7 +1,5 @@
-#if !hasFeature(Embedded)
 import NFIT
 import SystemPackage
-#endif
 
 /// Reading the flush-hint addresses from the firmware's ACPI NFIT.
 ///
@@ -26,16 +24,6 @@ public enum NFITFlushHints {
     /// - Throws: ``NFITReadError``, as ``read(path:)``.
     public static func readDevices(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
         try devices(fromTableBytes: try tableBytes(path), path: path)
-    }
-
-    /// The hints of the table at `path` as ``readDevices(path:)`` gives them, or `nil` when the
-    /// table cannot be read or is not a valid NFIT, without saying why.
-    ///
-    /// For the front of `flushctl list`, which hands any failure to the flushctl program to
-    /// report: this path does not reach the NFIT decoder, so the front links none of it.
-    public static func readDevicesIfValid(path: String = defaultPath) -> [NFITDeviceHints]? {
-        guard let bytes = try? tableBytes(path) else { return nil }
-        return NFITTable.scanDeviceHints(bytes)
     }
 
     /// The hint addresses per raw device handle in the NFIT `bytes` (read from `path`,

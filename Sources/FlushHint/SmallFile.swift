@@ -1,9 +1,5 @@
-#if hasFeature(Embedded)
-import CLibc
-#else
 import Glibc
 import SystemPackage
-#endif
 
 /// Reading whole small files (sysfs and procfs attributes, ACPI tables) without Foundation.
 /// sysfs and procfs files report size 0, so they are read to end of file. The package's one
@@ -82,10 +78,5 @@ package enum SmallFile {
     }
 }
 
-// read(2), named through its module because `SmallFile.read` shadows it: Glibc in the flushctl
-// command, CLibc in the Embedded Swift build of `list` (flushctl-front), which has no Glibc.
-#if hasFeature(Embedded)
-@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { CLibc.read(fd, buffer, count) }
-#else
+// read(2), named through its module because `SmallFile.read` shadows it.
 @inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
-#endif

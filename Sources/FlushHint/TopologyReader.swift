@@ -1,7 +1,5 @@
 import CNdctl
-#if !hasFeature(Embedded)
 import SystemPackage
-#endif
 
 extension Topology {
     /// Where the kernel publishes libnvdimm devices; `deep_flush` is read below it.

@@ -42,9 +42,6 @@ extension NFITTable {
 
     /// The walk of ``deviceHints(decoding:)``: its result when `bytes` pass every check of
     /// ``decode(_:)``, `nil` at the first check they fail (then only the decoder can say why).
-    ///
-    /// For a caller that hands every failure to code that reports it (the Embedded front of
-    /// `flushctl list`): it does not reference the decoder, so such a program links none of it.
     public static func scanDeviceHints(_ bytes: [UInt8]) -> [NFITDeviceHints]? {
         let r = ByteReader(bytes: bytes)
         // The header: signature, size, length (decode's first five checks).

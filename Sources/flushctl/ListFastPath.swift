@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import FlushHint
-#endif
 
 /// What a `flushctl list` command line asks for, whichever parser read it.
 struct ListRequest: Equatable {

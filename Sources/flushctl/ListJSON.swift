@@ -1,7 +1,5 @@
-#if !hasFeature(Embedded)
 import FlushHint
 import OrderedJSON
-#endif
 
 // The JSON of `flushctl list`: one function per object type, keys and order as ndctl 76's
 // util_*_to_json, then flushctl's own keys. `-u` changes how numbers print, not which keys.

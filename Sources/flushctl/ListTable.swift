@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import FlushHint
-#endif
 
 // The readable form of `flushctl list` for a terminal: one table per listed object type,
 // human sizes, hex addresses. Scripts get JSON (stdout not a terminal, or --json).

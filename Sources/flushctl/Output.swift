@@ -1,8 +1,4 @@
-#if hasFeature(Embedded)
-import CLibc
-#else
 import Glibc
-#endif
 
 /// Writes to standard error without Foundation.
 enum FileHandleStderr {

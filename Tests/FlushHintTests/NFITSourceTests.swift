@@ -56,9 +56,9 @@ import NFIT
         #expect(e.description.contains("CAP_DAC_READ_SEARCH"))
     }
 
-    /// The front's reader: what `readDevices` gives for a valid table, `nil` (and no decoder
-    /// message to lose: the program reports it) for a missing, unreadable or invalid one.
-    @Test func readDevicesIfValidIsReadDevicesOrNil() throws {
+    /// A table read from a file: the hints of a valid one; `.invalid` for a file that is not an
+    /// NFIT or whose length runs past its end; `.absent` for no file.
+    @Test func readDevicesFromAFile() throws {
         let path = "/tmp/flushctl-nfitsource-\(getpid())"
         defer { unlink(path) }
         func store(_ bytes: [UInt8]) {
@@ -70,15 +70,15 @@ import NFIT
         store(try tableBytes())
         let devices = try NFITFlushHints.readDevices(path: path)
         #expect(devices.map(\.handle) == [0x1, 0x101, 0x1001])
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == devices)
+        func reason(_ path: String) -> NFITReadError.Reason? {
+            do { _ = try NFITFlushHints.readDevices(path: path); return nil } catch { return error.reason }
+        }
         store(Array("DSDTxxxx".utf8))
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
+        guard case .invalid = reason(path) else { Issue.record("not an NFIT: \(String(describing: reason(path)))"); return }
         var corrupt = try tableBytes()
         corrupt[4] = 0xFF  // a length beyond the file
         store(corrupt)
-        #expect(NFITFlushHints.readDevicesIfValid(path: path) == nil)
-        #expect(throws: NFITReadError.self) { try NFITFlushHints.readDevices(path: path) }
-        #expect(NFITFlushHints.readDevicesIfValid(path: "/nonexistent/flushctl-test/NFIT") == nil)
+        guard case .invalid = reason(path) else { Issue.record("corrupt: \(String(describing: reason(path)))"); return }
+        #expect(reason("/nonexistent/flushctl-test/NFIT") == .absent)
     }
 }
-

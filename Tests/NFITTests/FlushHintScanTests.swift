@@ -63,7 +63,7 @@ import Testing
             let expected = Self.decoded(bytes)
             if case .hints = expected { accepted += 1 }
             #expect(Self.scanned(bytes) == expected, "\(name), \(bytes.count) bytes")
-            // The walk alone (the front's) gives up exactly where the decoder throws.
+            // The walk alone gives up exactly where the decoder throws.
             let walked = NFITTable.scanDeviceHints(bytes)
             if case .hints = expected {
                 #expect(walked == (try? NFITTable.deviceHints(decoding: bytes)), "\(name), \(bytes.count) bytes")

@@ -1,6 +1,4 @@
-#if !hasFeature(Embedded)
 import SystemPackage
-#endif
 
 /// Turns a libndctl/libdaxctl return code into a thrown `Errno`.
 ///

@@ -1,7 +1,5 @@
 import CNdctl
-#if !hasFeature(Embedded)
 import SystemPackage
-#endif
 
 /// A libndctl library context (`struct ndctl_ctx`), owning its reference.
 ///

@@ -1,1 +1,0 @@
-../../FlushHint/Cache/CachePolicy.swift

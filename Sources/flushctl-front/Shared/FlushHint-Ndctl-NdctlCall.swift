@@ -1,1 +1,0 @@
-../../FlushHint/Ndctl/NdctlCall.swift

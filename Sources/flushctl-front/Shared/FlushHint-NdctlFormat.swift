@@ -1,1 +1,0 @@
-../../FlushHint/NdctlFormat.swift

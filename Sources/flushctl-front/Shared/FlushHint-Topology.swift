@@ -1,1 +1,0 @@
-../../FlushHint/Topology.swift

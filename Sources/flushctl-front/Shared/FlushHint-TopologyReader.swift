@@ -1,1 +1,0 @@
-../../FlushHint/TopologyReader.swift

@@ -1,1 +1,0 @@
-../../NFIT/Decoder.swift

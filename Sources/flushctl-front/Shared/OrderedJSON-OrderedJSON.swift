@@ -1,1 +1,0 @@
-../../OrderedJSON/OrderedJSON.swift

@@ -1,1 +1,0 @@
-../../flushctl/ListOutput.swift
