@@ -56,11 +56,6 @@ let package = Package(
         .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
-        // The flushctl command's own code (@testable): the `list` fast path against ArgumentParser.
-        .testTarget(
-            name: "FlushctlTests",
-            dependencies: ["flushctl", "FlushHint", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
         .testTarget(name: "HostTests"),
     ]
 )

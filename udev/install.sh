@@ -1,32 +1,30 @@
 #!/bin/sh
-# Installs (or uninstalls) flushctl on a host: the release binaries, the udev rule that runs
+# Installs (or uninstalls) flushctl on a host: the release program, the udev rule that runs
 # `flushctl refresh` when NVDIMM regions, namespaces or dax devices change, the man pages
 # and the docs. Run from anywhere; needs root for the default PREFIX.
 #
 #   udev/install.sh [install|uninstall] [PREFIX=/usr/local] [DESTDIR=] [UDEVRULESDIR=...]
-#                   [GROUP=kvm] [BINARY=path] [FRONT=path] [NOBUILD=1]
+#                   [GROUP=kvm] [BINARY=path] [NOBUILD=1]
 #
-#   PREFIX        where bin/, libexec/, share/man/ and share/doc/ go (default /usr/local); the
-#                 rule's RUN path is PREFIX/bin/flushctl, so they always agree.
+#   PREFIX        where bin/, share/man/ and share/doc/ go (default /usr/local); the rule's
+#                 RUN path is PREFIX/bin/flushctl, so they always agree.
 #   DESTDIR       staging root for packaging: files go under DESTDIR, paths inside them do not.
 #   UDEVRULESDIR  where the rule goes (default /etc/udev/rules.d, the administrator's
 #                 directory; a Debian package uses /lib/udev/rules.d).
 #   GROUP         add `--group GROUP` to the rule: the regions' device-dax devices are then
 #                 given to GROUP with read/write permission on every event (off by default).
 #   BINARY        install this flushctl program instead of building one.
-#   FRONT         install this front instead of building one (default with BINARY:
-#                 flushctl-front beside it; where there is none, BINARY alone is PREFIX/bin/flushctl).
-#   NOBUILD=1     same as BINARY=.build/release/flushctl FRONT=.build-front/release/flushctl-front
-#                 without running swift build.
+#   NOBUILD=1     same as BINARY=.build/release/flushctl, without running swift build.
 #
-# Two programs: PREFIX/bin/flushctl is the front (Embedded Swift; it answers `flushctl list`
-# itself) and PREFIX/libexec/flushctl/flushctl the flushctl program it hands every other
-# command to. Install builds the program with `swift build -c release --static-swift-stdlib`
-# (the Swift runtime linked in; at run time it needs libndctl, libdaxctl and the C/C++ runtime)
-# and the front with `swift build -c release --product flushctl-front` (libndctl, libdaxctl and
-# libc only; its own scratch path, as --static-swift-stdlib does not apply to it), then reloads
-# udev's rules and triggers the nd subsystem when
-# udevadm exists and DESTDIR is empty, so the cache is written at once.
+# One program, PREFIX/bin/flushctl. Install builds it with `swift build -c release
+# --static-swift-stdlib` (the Swift runtime linked in; at run time it needs libndctl, libdaxctl
+# and the C/C++ runtime) as the user who invoked it: under sudo the build runs as $SUDO_USER,
+# since swift build runs the package manifest (Package.swift) as whoever builds. Run as root
+# without sudo, it can only build as root, and says so; build first as a user and pass NOBUILD=1
+# or BINARY= to avoid that. Directories that exist keep their owner and mode; missing ones are
+# made with mode 0755. Then it reloads udev's rules and triggers the nd subsystem when udevadm
+# exists and DESTDIR is empty, so the cache is written at once. Install and uninstall both remove
+# PREFIX/libexec/flushctl, where earlier versions put a second program.
 set -eu
 
 action=install
@@ -35,7 +33,6 @@ DESTDIR=
 UDEVRULESDIR=/etc/udev/rules.d
 GROUP=
 BINARY=
-FRONT=
 NOBUILD=
 for arg in "$@"; do
     case "$arg" in
@@ -45,9 +42,8 @@ for arg in "$@"; do
         UDEVRULESDIR=*) UDEVRULESDIR=${arg#UDEVRULESDIR=} ;;
         GROUP=*) GROUP=${arg#GROUP=} ;;
         BINARY=*) BINARY=${arg#BINARY=} ;;
-        FRONT=*) FRONT=${arg#FRONT=} ;;
         NOBUILD=*) NOBUILD=${arg#NOBUILD=} ;;
-        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: error: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,7 +63,8 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$PREFIX/bin/flushctl
-libexecdir=$PREFIX/libexec/flushctl
+# Where earlier versions installed a second program; removed by install and uninstall.
+oldlibexec=$PREFIX/libexec/flushctl
 rule=$UDEVRULESDIR/60-flushctl.rules
 mandir=$PREFIX/share/man/man1
 docdir=$PREFIX/share/doc/flushctl
@@ -84,7 +81,7 @@ reload_udev() {
 
 if [ "$action" = uninstall ]; then
     rm -f "$DESTDIR$bin" "$DESTDIR$rule"
-    rm -rf "$DESTDIR$libexecdir"
+    rm -rf "$DESTDIR$oldlibexec"
     for page in "$root"/docs/man/*.1; do
         [ -e "$page" ] && rm -f "$DESTDIR$mandir/$(basename "$page")"
     done
@@ -96,30 +93,41 @@ if [ "$action" = uninstall ]; then
     exit 0
 fi
 
+# `swift build` for the release program, as the invoking user when root runs this under sudo.
+build() {
+    swift=$(command -v swift) || { echo "install.sh: error: swift not found on PATH (under sudo, PATH is sudo's secure_path: sudo env PATH=\"\$PATH\" ...)" >&2; exit 2; }
+    # No RUNPATH ($ORIGIN) in programs root runs from system directories.
+    set -- "$swift" build -c release --static-swift-stdlib --disable-local-rpath --product flushctl
+    if [ "$(id -u)" -ne 0 ]; then
+        (cd "$root" && "$@")
+    elif [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        echo "install.sh: building as $SUDO_USER (who ran sudo), installing as root" >&2
+        (cd "$root" && runuser -u "$SUDO_USER" -- "$@") || {
+            echo "install.sh: error: swift build as $SUDO_USER failed (a build directory left by a root build? remove $root/.build)" >&2; exit 2; }
+    else
+        echo "install.sh: note: building as root (no SUDO_USER): swift build runs Package.swift as root; to avoid that, build as a user and pass NOBUILD=1 or BINARY=" >&2
+        (cd "$root" && "$@")
+    fi
+}
+
+# Makes directory $1 and any missing parent with mode 0755; one that exists is left as it is.
+make_dir() {
+    [ -d "$1" ] && return 0
+    make_dir "$(dirname "$1")"
+    mkdir -m 0755 "$1"
+}
+
 if [ -z "$BINARY" ]; then
     BINARY=$root/.build/release/flushctl
-    FRONT=${FRONT:-$root/.build-front/release/flushctl-front}
-    if [ -z "$NOBUILD" ]; then
-        # No RUNPATH ($ORIGIN) in programs root runs from system directories.
-        (cd "$root" && swift build -c release --static-swift-stdlib --disable-local-rpath --product flushctl)
-        (cd "$root" && swift build -c release --disable-local-rpath --scratch-path .build-front --product flushctl-front)
-    fi
-elif [ -z "$FRONT" ] && [ -x "$(dirname "$BINARY")/flushctl-front" ]; then
-    FRONT=$(dirname "$BINARY")/flushctl-front
+    [ -n "$NOBUILD" ] || build
 fi
 [ -x "$BINARY" ] || { echo "install.sh: error: $BINARY is not an executable (build failed?)" >&2; exit 2; }
-[ -z "$FRONT" ] || [ -x "$FRONT" ] || { echo "install.sh: error: $FRONT is not an executable (build failed?)" >&2; exit 2; }
 
-install -d -m 0755 "$DESTDIR$PREFIX/bin" "$DESTDIR$UDEVRULESDIR" "$DESTDIR$mandir" "$DESTDIR$docdir"
-if [ -n "$FRONT" ]; then
-    install -d -m 0755 "$DESTDIR$libexecdir"
-    install -m 0755 "$BINARY" "$DESTDIR$libexecdir/flushctl"
-    install -m 0755 "$FRONT" "$DESTDIR$bin"
-else
-    # No front: the program answers everything itself, `list` included (only slower to start).
-    rm -rf "$DESTDIR$libexecdir"
-    install -m 0755 "$BINARY" "$DESTDIR$bin"
-fi
+for dir in "$PREFIX/bin" "$UDEVRULESDIR" "$mandir" "$docdir"; do
+    make_dir "$DESTDIR$dir"
+done
+rm -rf "$DESTDIR$oldlibexec"
+install -m 0755 "$BINARY" "$DESTDIR$bin"
 run="$bin refresh --detach${GROUP:+ --group $GROUP}"
 # The rule's RUN path is rewritten to where the binary went (without DESTDIR).
 sed "s|RUN+=\"/usr/local/bin/flushctl refresh --detach\"|RUN+=\"$run\"|" "$root/udev/60-flushctl.rules" > "$DESTDIR$rule.tmp"
@@ -133,4 +141,4 @@ for doc in $docs; do
     [ -e "$root/$doc" ] && install -m 0644 "$root/$doc" "$DESTDIR$docdir/"
 done
 reload_udev install
-echo "install.sh: installed $DESTDIR$bin${FRONT:+ (the front) and $DESTDIR$libexecdir/flushctl}, $DESTDIR$rule (RUN+=\"$run\"), man pages in $DESTDIR$mandir, docs in $DESTDIR$docdir"
+echo "install.sh: installed $DESTDIR$bin, $DESTDIR$rule (RUN+=\"$run\"), man pages in $DESTDIR$mandir, docs in $DESTDIR$docdir"

@@ -23,19 +23,6 @@ struct Flushctl: ParsableCommand {
     /// that do not parse are bad input too: argument-parser's message and usage, status 2.
     /// `--help` and `--version` are argument-parser's own (status 0).
     static func main() {
-        // `flushctl list` with options ListFastPath fully understands skips ArgumentParser,
-        // whose parse costs more than the listing itself in an emulated host; everything
-        // else (help, errors, other verbs) is ArgumentParser's.
-        if let request = ListFastPath.parse(CommandLine.arguments.dropFirst()) {
-            do {
-                try ListCommand.list(request.options, json: request.json, cache: request.cache)
-            } catch {
-                // As below for ListCommand, whose path is pinned by FlushctlTests.
-                FileHandleStderr.write("flushctl list: error: \(error)\n")
-                Glibc.exit(2)
-            }
-            return
-        }
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

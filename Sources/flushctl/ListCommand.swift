@@ -62,24 +62,17 @@ struct ListCommand: ParsableCommand {
     @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
     var cache: String = TopologyCache.defaultPath
 
-    /// The parsed command line as a request: the one mapping from these properties to
-    /// ``ListOptions``, shared with the tests that hold ``ListFastPath`` to it.
-    var request: ListRequest {
+    func run() throws {
         var options = ListOptions()
         options.buses = buses; options.dimms = dimms; options.regions = regions; options.namespaces = namespaces
         options.deviceDax = deviceDax; options.idle = idle; options.configured = configured
         options.human = human; options.verbose = verbose
         options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
         options.mode = mode; options.type = type
-        return ListRequest(options: options, json: json,
-                           cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+        try Self.list(options, json: json, cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
     }
 
-    func run() throws {
-        try Self.list(request.options, json: request.json, cache: request.cache)
-    }
-
-    /// Reads, selects and prints. Shared by `run()` and the fast path (ListFastPath.swift).
+    /// Reads, selects and prints.
     static func list(_ options: ListOptions, json: Bool, cache: CachePolicy = .never) throws {
         let resolved = options.resolved()
         let snapshot = try HostSnapshot.read(cache: cache, needsHints: { resolved.needsFlushHints(on: $0) })

@@ -1,8 +1,7 @@
 import FlushHint
 import Glibc
 
-// The parts of `flushctl list` that both of its builds run: the flushctl command
-// (ListCommand.list) and the Embedded Swift `list` of flushctl-front (FrontList.swift).
+// What `flushctl list` (ListCommand.list) does between reading the topology and printing.
 
 extension ListOptions {
     /// Whether listing with these (resolved) options on `topology` reads the NFIT: only when

@@ -7,22 +7,17 @@ import Testing
 @Suite struct InstallerTests {
     static let script = EmulatedHost.repositoryRoot.appendingPathComponent("udev/install.sh").path
 
-    /// A fresh staging directory and a stand-in binary (the script only copies it), with a
-    /// stand-in front `flushctl-front` beside it when `front` is true.
-    static func stage(front: Bool = false) throws -> (root: URL, binary: String) {
+    /// A fresh staging directory and a stand-in binary (the script only copies it).
+    static func stage() throws -> (root: URL, binary: String) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("flushctl-install-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let binary = root.appendingPathComponent("flushctl").path
-        var programs = [(binary, "program")]
-        if front { programs.append((root.appendingPathComponent("flushctl-front").path, "front")) }
-        for (path, text) in programs {
-            try "#!/bin/sh\necho \(text)\n".write(toFile: path, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        }
+        try "#!/bin/sh\necho program\n".write(toFile: binary, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
         return (root, binary)
     }
 
-    /// The text of an installed stand-in (`program` or `front`).
+    /// The text of an installed file.
     static func standIn(_ root: URL, _ path: String) -> String? {
         try? String(contentsOfFile: root.path + "/dest" + path, encoding: .utf8)
     }
@@ -31,18 +26,21 @@ import Testing
         FileManager.default.fileExists(atPath: root.path + "/dest" + path)
     }
 
+    static func mode(_ path: String) throws -> Int? {
+        try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+    }
+
     @Test func installsBinaryRuleManPagesAndDocsUnderDestdir() throws {
-        let (root, binary) = try Self.stage(front: true)
+        let (root, binary) = try Self.stage()
         defer { try? FileManager.default.removeItem(at: root) }
         let dest = root.path + "/dest"
         let (status, output) = try EmulatedHost.shell(
             "sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/usr UDEVRULESDIR=/lib/udev/rules.d GROUP=kvm BINARY='\(binary)'")
         #expect(status == 0, "install.sh failed: \(output)")
-        let mode = try FileManager.default.attributesOfItem(atPath: dest + "/usr/bin/flushctl")[.posixPermissions] as? Int
-        #expect(mode == 0o755)
-        // The front found beside BINARY is PREFIX/bin/flushctl; the program goes to libexec.
-        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho front\n")
-        #expect(Self.standIn(root, "/usr/libexec/flushctl/flushctl") == "#!/bin/sh\necho program\n")
+        #expect(try Self.mode(dest + "/usr/bin/flushctl") == 0o755)
+        // One program: PREFIX/bin/flushctl, nothing in libexec.
+        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho program\n")
+        #expect(!Self.exists(root, "/usr/libexec"))
         let rule = try String(contentsOfFile: dest + "/lib/udev/rules.d/60-flushctl.rules", encoding: .utf8)
         // Every RUN of the rule names the installed path (without DESTDIR) and the group.
         let runs = rule.split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains("RUN+=") }
@@ -56,6 +54,9 @@ import Testing
         #expect(Self.exists(root, "/usr/share/doc/flushctl/README.md"))
         #expect(Self.exists(root, "/usr/share/doc/flushctl/privileges.md"))
 
+        // Uninstall also removes the second program an earlier version put in libexec.
+        try FileManager.default.createDirectory(atPath: dest + "/usr/libexec/flushctl", withIntermediateDirectories: true)
+        try "old".write(toFile: dest + "/usr/libexec/flushctl/flushctl", atomically: true, encoding: .utf8)
         let (removed, removeOutput) = try EmulatedHost.shell(
             "sh '\(Self.script)' uninstall DESTDIR='\(dest)' PREFIX=/usr UDEVRULESDIR=/lib/udev/rules.d")
         #expect(removed == 0, "uninstall failed: \(removeOutput)")
@@ -66,6 +67,100 @@ import Testing
         for page in pages { #expect(!Self.exists(root, "/usr/share/man/man1/" + page)) }
     }
 
+    /// An install over an earlier one with a front: PREFIX/bin/flushctl becomes the program and
+    /// the program left in PREFIX/libexec/flushctl goes.
+    @Test func replacesAnEarlierInstallWithAFront() throws {
+        let (root, binary) = try Self.stage()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        try FileManager.default.createDirectory(atPath: dest + "/usr/libexec/flushctl", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dest + "/usr/bin", withIntermediateDirectories: true)
+        try "old program".write(toFile: dest + "/usr/libexec/flushctl/flushctl", atomically: true, encoding: .utf8)
+        try "old front".write(toFile: dest + "/usr/bin/flushctl", atomically: true, encoding: .utf8)
+        let (status, output) = try EmulatedHost.shell("sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/usr BINARY='\(binary)'")
+        #expect(status == 0, "install.sh failed: \(output)")
+        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho program\n")
+        #expect(!Self.exists(root, "/usr/libexec/flushctl"))
+    }
+
+    /// Directories that exist keep their mode (an administrator's 0700 or 0750 stays); the
+    /// ones install.sh makes are 0755 whatever the umask.
+    @Test func keepsTheModeOfDirectoriesThatExist() throws {
+        let (root, binary) = try Self.stage()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        for (path, mode) in [("/opt/tools", 0o750), ("/opt/tools/bin", 0o700), ("/etc/udev/rules.d", 0o700)] {
+            try FileManager.default.createDirectory(atPath: dest + path, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: dest + path)
+        }
+        let (status, output) = try EmulatedHost.shell(
+            "umask 077; sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/opt/tools UDEVRULESDIR=/etc/udev/rules.d BINARY='\(binary)'")
+        #expect(status == 0, "install.sh failed: \(output)")
+        #expect(try Self.mode(dest + "/opt/tools") == 0o750)
+        #expect(try Self.mode(dest + "/opt/tools/bin") == 0o700)
+        #expect(try Self.mode(dest + "/etc/udev/rules.d") == 0o700)
+        for made in ["/opt/tools/share", "/opt/tools/share/man", "/opt/tools/share/man/man1", "/opt/tools/share/doc", "/opt/tools/share/doc/flushctl"] {
+            #expect(try Self.mode(dest + made) == 0o755, "\(made)")
+        }
+        #expect(Self.standIn(root, "/opt/tools/bin/flushctl") == "#!/bin/sh\necho program\n")
+    }
+
+    /// install.sh copied with the rule and one man page into a scratch tree, with a stand-in
+    /// `swift` first on PATH that records who ran it and leaves a program in .build/release.
+    static func buildTree() throws -> (root: URL, tree: String, path: String) {
+        let (root, _) = try stage()
+        let tree = root.path + "/tree"
+        for dir in ["/udev", "/docs/man", "/stub"] {
+            try FileManager.default.createDirectory(atPath: tree + dir, withIntermediateDirectories: true)
+        }
+        let repo = EmulatedHost.repositoryRoot.path
+        for file in ["/udev/install.sh", "/udev/60-flushctl.rules"] {
+            try FileManager.default.copyItem(atPath: repo + file, toPath: tree + file)
+        }
+        try ".TH FLUSHCTL 1\n".write(toFile: tree + "/docs/man/flushctl.1", atomically: true, encoding: .utf8)
+        let swift = """
+            #!/bin/sh
+            id -un > built-by
+            mkdir -p .build/release && printf '#!/bin/sh\\necho built\\n' > .build/release/flushctl && chmod 755 .build/release/flushctl
+            """
+        try swift.write(toFile: tree + "/stub/swift", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: tree + "/stub/swift")
+        // The unprivileged builder writes in the tree, as in a checkout it owns.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: tree)
+        return (root, tree, tree + "/stub:/usr/sbin:/usr/bin:/sbin:/bin")
+    }
+
+    /// Under sudo, root installs what $SUDO_USER built: swift build (and so Package.swift) never
+    /// runs as root.
+    @Test(.enabled(if: getuid() == 0, "needs root, as sudo gives it"))
+    func buildsAsTheSudoUser() throws {
+        let (root, tree, path) = try Self.buildTree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        let (status, output) = try EmulatedHost.shell(
+            "SUDO_USER=nobody PATH='\(path)' sh '\(tree)/udev/install.sh' install DESTDIR='\(dest)' PREFIX=/usr")
+        #expect(status == 0, "install.sh failed: \(output)")
+        #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "nobody\n", "\(output)")
+        #expect(output.contains("building as nobody"), "\(output)")
+        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
+        let owner = try FileManager.default.attributesOfItem(atPath: dest + "/usr/bin/flushctl")[.ownerAccountID] as? Int
+        #expect(owner == 0, "installed as root")
+    }
+
+    /// Root without sudo can only build as root, and says so.
+    @Test(.enabled(if: getuid() == 0, "needs root"))
+    func saysSoWhenItBuildsAsRoot() throws {
+        let (root, tree, path) = try Self.buildTree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        let (status, output) = try EmulatedHost.shell(
+            "unset SUDO_USER; PATH='\(path)' sh '\(tree)/udev/install.sh' install DESTDIR='\(dest)' PREFIX=/usr")
+        #expect(status == 0, "install.sh failed: \(output)")
+        #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "root\n")
+        #expect(output.contains("building as root") && output.contains("NOBUILD=1"), "\(output)")
+        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
+    }
+
     @Test(arguments: [
         ("PREFIX=usr", "not an absolute path"),
         ("PREFIX='/opt/my tools'", "a udev RUN path cannot carry"),
@@ -73,6 +168,7 @@ import Testing
         ("UDEVRULESDIR='/etc/udev/rules d'", "a udev RUN path cannot carry"),
         ("GROUP='kvm --user root'", "not a plain group name"),
         ("FOO=1", "unknown argument 'FOO=1'"),
+        ("FRONT=/usr/bin/true", "unknown argument 'FRONT=/usr/bin/true'"),
     ])
     func refusesBadArgumentsAndInstallsNothing(argument: String, message: String) throws {
         let (root, binary) = try Self.stage()
@@ -82,20 +178,6 @@ import Testing
         #expect(status == 2, "\(argument): exit \(status): \(output)")
         #expect(output.contains("install.sh: error:") && output.contains(message), "\(argument): \(output)")
         #expect(!FileManager.default.fileExists(atPath: dest), "\(argument): something was installed")
-    }
-
-    /// Without a front beside BINARY (and no FRONT), the program alone is PREFIX/bin/flushctl.
-    @Test func installsTheProgramAloneWithoutAFront() throws {
-        let (root, binary) = try Self.stage()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let dest = root.path + "/dest"
-        let (status, output) = try EmulatedHost.shell("sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/usr BINARY='\(binary)'")
-        #expect(status == 0, "install.sh failed: \(output)")
-        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho program\n")
-        #expect(!Self.exists(root, "/usr/libexec/flushctl"))
-        let (refused, refusal) = try EmulatedHost.shell(
-            "sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/usr BINARY='\(binary)' FRONT='\(root.path)/nonexistent'")
-        #expect(refused == 2 && refusal.contains("nonexistent is not an executable"), "exit \(refused): \(refusal)")
     }
 
     @Test func refusesAMissingBinary() throws {

@@ -14,9 +14,7 @@
 # translated once and the loop measures what the programs do: system calls, page faults,
 # instructions. Both rows are printed; compare rows of one run, not runs (host load moves them).
 #
-# The `--version` rows are process start-up (flushctl's: the front, which hands `--version` to
-# the flushctl program). The last row is that program's own `list`, as it ran before the front
-# existed (docs/packaging.md).
+# The `--version` rows are process start-up.
 . "$(dirname "$0")/common.sh"
 ROUNDS=${ROUNDS:-10}
 RUNS=${RUNS:-20}
@@ -28,8 +26,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 python3 - "$ROUNDS" "$RUNS" "$work/script" <<'PY'
 import sys
 rounds, runs, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-commands = ["ndctl --version", "flushctl --version", "ndctl list -BDRN", "flushctl list -BDRN --json",
-            "/usr/libexec/flushctl/flushctl list -BDRN --json"]
+commands = ["ndctl --version", "flushctl --version", "ndctl list -BDRN", "flushctl list -BDRN --json"]
 lines = []
 # Each command once first, output kept: the timed loops discard output and status.
 lines += commands
@@ -49,7 +46,7 @@ python3 - "$work/results.json" "$RUNS" <<'PY'
 import json, statistics, sys
 results = json.load(open(sys.argv[1]))["results"]
 runs = int(sys.argv[2])
-n = 5
+n = 4
 commands = [r["command"] for r in results[:n]]
 for i, r in enumerate(results):
     if r["status"] != 0 or (i < n and not r["stdout"]):
@@ -74,5 +71,4 @@ for layout, title in layouts.items():
     per_round = [f / d for f, d in zip(t[commands[3]], t[commands[2]])]
     print(f"flushctl list -BDRN --json / ndctl list -BDRN: {m[commands[3]] / m[commands[2]]:.2f} (medians); "
           f"per round: median {statistics.median(per_round):.2f}, max {max(per_round):.2f}")
-    print(f"the program alone (no front) / ndctl list -BDRN: {m[commands[4]] / m[commands[2]]:.2f} (medians)")
 PY

@@ -1,6 +1,3 @@
-// Apart from TopologyCache.swift: `list`'s command line names the policy, and the Embedded
-// Swift build of `list` (flushctl-front) compiles this file but not the cache itself.
-
 /// Whether `list` and `plan` may take flush hints (and root's checks) from the topology cache.
 public enum CachePolicy: Sendable, Equatable {
     /// Never: read the NFIT or leave the hints unknown.
