@@ -16,7 +16,7 @@ struct CacheHardeningTests {
 
     /// A document for `Fixtures.topology()` with members replaced: `edit` maps the text.
     static func document(generation: UInt64 = 1, _ edit: (String) -> String = { $0 }) throws -> [UInt8] {
-        Array(edit(try CacheTests.document(generation: generation, topology: Fixtures.topology())).utf8)
+        Array(edit(CacheTests.document(generation: generation, topology: Fixtures.topology())).utf8)
     }
 
     static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
