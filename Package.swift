@@ -21,6 +21,12 @@ let package = Package(
             pkgConfig: "libndctl",
             providers: [.apt(["libndctl-dev", "libdaxctl-dev", "uuid-dev"])]
         ),
+        // zlib's inflate, for /proc/config.gz.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // A store fence and a volatile 8-byte store: the two instructions a flush-hint write needs.
         .target(name: "CMMIO"),
         // The ACPI NFIT: decode, validate, encode. Pure Swift, no dependency.
@@ -31,7 +37,7 @@ let package = Package(
         .target(
             name: "FlushHint",
             dependencies: [
-                "CNdctl", "CMMIO", "NFIT",
+                "CNdctl", "CMMIO", "CZlib", "NFIT",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -48,7 +48,8 @@ package struct JSONReader {
     private var depth = 0
 
     /// Parses `bytes` as one JSON value: objects keep their key order and may not repeat a
-    /// key, nesting stops at 64 levels, and nothing but white space may follow the value.
+    /// key, numbers may not start with a redundant zero, nesting stops at 64 levels, and
+    /// nothing but white space may follow the value.
     package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
         var r = JSONReader(b: bytes)
         r.skipSpace()
@@ -96,6 +97,9 @@ package struct JSONReader {
         try enter(); defer { depth -= 1 }
         i += 1
         var members: [(String, JSONNode)] = []
+        // The keys seen so far, so a repeat is found in constant time: a cache may hold
+        // objects of very many members, and a scan per key made them quadratic.
+        var keys = Set<String>()
         skipSpace()
         if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
@@ -103,7 +107,7 @@ package struct JSONReader {
             guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key string") }
             let keyOffset = i
             let key = try string()
-            if members.contains(where: { $0.0 == key }) {
+            if !keys.insert(key).inserted {
                 throw JSONSyntaxError(offset: keyOffset, message: "duplicate key \"\(key)\"")
             }
             skipSpace()
@@ -199,6 +203,11 @@ package struct JSONReader {
     private mutating func number() throws(JSONSyntaxError) -> String {
         let start = i
         if b[i] == UInt8(ascii: "-") { i += 1 }
+        // RFC 8259: an integer part is 0 or starts with 1-9. A reader that took 0123 would
+        // take what other readers refuse (or read as octal).
+        if i + 1 < b.count, b[i] == UInt8(ascii: "0"), b[i + 1] >= UInt8(ascii: "0"), b[i + 1] <= UInt8(ascii: "9") {
+            throw JSONSyntaxError(offset: start, message: "number with a leading zero")
+        }
         func digits(_ r: inout JSONReader) -> Int {
             let s = r.i
             while r.i < r.b.count, r.b[r.i] >= UInt8(ascii: "0"), r.b[r.i] <= UInt8(ascii: "9") { r.i += 1 }

@@ -7,7 +7,13 @@ import Glibc
 struct NFITCommandError: Error, CustomStringConvertible {
     /// The message: what was wrong and where.
     var description: String
+    /// The failed file operation (its path, step and errno), when that was the cause.
+    var cause: DurableFileError?
     init(_ description: String) { self.description = description }
+    init(_ cause: DurableFileError) {
+        self.cause = cause
+        description = cause.step == .fsync ? "\(cause); the table may not be on disk" : cause.description
+    }
 }
 
 /// Reading and writing table files without Foundation, with errors that say what to do.
@@ -47,62 +53,38 @@ enum NFITFiles {
         return bytes
     }
 
-    /// Writes `bytes` to `path` durably: a new file beside it, written, fsync'ed, renamed over
+    /// Writes `bytes` to `path` durably through FlushHint's ``DurableDirectory``: a new file
+    /// beside it (random name, never following what is there), written, fsync'ed, renamed over
     /// `path`, then the directory fsync'ed, so a crash leaves the old file or the new one, never
     /// a torn one. Refuses anything but a regular file (a device, a directory, a symlink, a file
     /// under /sys, /proc or /dev), and an existing file unless `replace` is set.
+    ///
+    /// Any directory will do (``DirectoryTrust/any``), unlike the cache's: the table is the
+    /// caller's own artefact, often written to /tmp, and nobody else takes it on trust. Names
+    /// planted in a shared directory are still never followed, and the output is replaced by a
+    /// rename, so nothing outside the directory entry `path` changes.
     static func writeDurably(_ bytes: [UInt8], to path: String, replace: Bool) throws(NFITCommandError) {
         for prefix in ["/sys/", "/proc/", "/dev/"] where path.hasPrefix(prefix) {
             throw NFITCommandError("\(path): refusing to write under \(prefix): write the table to a regular file")
         }
-        var st = stat()
-        if lstat(path, &st) == 0 {
-            let kind = st.st_mode & S_IFMT
-            if kind != S_IFREG {
-                let what = kind == S_IFDIR ? "a directory" : kind == S_IFLNK ? "a symbolic link" : "not a regular file (a device?)"
-                throw NFITCommandError("\(path): is \(what); refusing to write there")
-            }
-            if !replace {
-                throw NFITCommandError("\(path): already exists; refusing to overwrite it (use --force to replace it)")
-            }
-        } else if errno != ENOENT {
-            throw NFITCommandError("\(path): cannot check the output: \(errnoText(errno))")
-        }
         let slash = path.lastIndex(of: "/")
-        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let temporary = "\(path).tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 { throw NFITCommandError("\(temporary): cannot create: \(errnoText(errno))") }
-        var failure: NFITCommandError? = nil
-        var rest = bytes[...]
-        while !rest.isEmpty && failure == nil {
-            let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = NFITCommandError("\(temporary): cannot write: \(errnoText(errno))")
-            } else {
-                rest = rest.dropFirst(n)
-            }
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let directoryPath = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw NFITCommandError("\(path): is a directory; give the table file's name")
         }
-        if failure == nil && fsync(fd) != 0 {
-            failure = NFITCommandError("\(temporary): fsync failed: \(errnoText(errno)); the table may not be on disk")
+        let directory: DurableDirectory
+        do { directory = try DurableDirectory(path: directoryPath, trust: .any, create: false) } catch { throw NFITCommandError(error) }
+        let kind: DirectoryEntryKind
+        do { kind = try directory.kind(of: name) } catch { throw NFITCommandError(error) }
+        switch kind {
+        case .absent: break
+        case .regularFile:
+            if !replace { throw NFITCommandError("\(path): already exists; refusing to overwrite it (use --force to replace it)") }
+        case .directory: throw NFITCommandError("\(path): is a directory; refusing to write there")
+        case .symbolicLink: throw NFITCommandError("\(path): is a symbolic link; refusing to write there")
+        case .other: throw NFITCommandError("\(path): is not a regular file (a device?); refusing to write there")
         }
-        if close(fd) != 0 && failure == nil {
-            failure = NFITCommandError("\(temporary): close failed: \(errnoText(errno))")
-        }
-        if failure == nil && rename(temporary, path) != 0 {
-            failure = NFITCommandError("\(path): cannot rename \(temporary) over it: \(errnoText(errno))")
-        }
-        if let failure {
-            unlink(temporary)
-            throw failure
-        }
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd < 0 || fsync(dfd) != 0 {
-            let e = errno
-            if dfd >= 0 { close(dfd) }
-            throw NFITCommandError("\(directory): fsync of the directory failed: \(errnoText(e)); \(path) was written but its name may not be durable")
-        }
-        close(dfd)
+        do { try directory.replace(name, with: bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
     }
 }

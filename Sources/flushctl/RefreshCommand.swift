@@ -184,6 +184,7 @@ struct RefreshCommand: ParsableCommand {
             ("timestamp", .string(TopologyCache.iso8601(now))),
             ("unix_time", .integer(now)),
             ("snapshot_boottime_ns", .integer(snapshot)),
+            ("boot_id", .string(try TopologyCache.currentBootID())),
             ("kernel", .string(TopologyCache.kernelRelease())),
             ("flush_hints", .bool(topology.hasFlushHints)),
         ]

@@ -1,5 +1,6 @@
 import Testing
 import Glibc
+import SystemPackage
 @testable import FlushHint
 
 /// The topology cache: decoding, staleness, the atomic write and its lock.
@@ -27,6 +28,9 @@ struct CacheTests {
     }
 
     /// A cache document with the regions of `topology`, as refresh writes it (the parts read back).
+    /// This boot's id, which a document must carry to be read (empty when /proc has none).
+    static let bootID = (try? CacheHardeningTests.bootID()) ?? ""
+
     static func document(generation: UInt64, unixTime: Int64 = 1_795_632_232, topology: Topology,
                          hints: [UInt32: [UInt64]]? = [0x1: [0x37ffe000], 0x101: [0x37fff000]],
                          checks: String = "") -> String {
@@ -42,7 +46,7 @@ struct CacheTests {
         } ?? ""
         return """
             {"format":"flushctl-topology-cache","version":1,"generation":\(generation),"timestamp":"x","unix_time":\(unixTime),\
-            "kernel":"6.1.0-test"\(h),"regions":[\(regions.joined(separator: ","))],"topology":[],"plans":[]}
+            "boot_id":"\(bootID)","kernel":"\(TopologyCache.kernelRelease())"\(h),"regions":[\(regions.joined(separator: ","))],"topology":[],"plans":[]}
             """
     }
 
@@ -57,7 +61,7 @@ struct CacheTests {
         let cached = try TopologyCache.decode(Array(text.utf8))
         #expect(cached.generation == 7)
         #expect(cached.unixTime == 1_795_632_232)
-        #expect(cached.kernel == "6.1.0-test")
+        #expect(cached.kernel == TopologyCache.kernelRelease())
         #expect(cached.hintsByHandle == [0x1: [0x37ffe000], 0x101: [0x37fff000]])
         #expect(cached.regions.map(\.dev) == ["region0", "region1", "region2"])
         #expect(cached.region(named: "region0")?.dimms == [CachedDIMM(dev: "nmem0", handle: 1), CachedDIMM(dev: "nmem1", handle: 0x101)])
@@ -78,7 +82,7 @@ struct CacheTests {
         #expect(throws: CacheError.self) { try TopologyCache.decode(Array(wrongFormat.utf8)) }
         let zeroGeneration = Self.document(generation: 0, topology: Fixtures.topology())
         let error = #expect(throws: CacheError.self) { try TopologyCache.decode(Array(zeroGeneration.utf8), path: "/c") }
-        #expect(error?.description == "/c: not a flushctl cache: member \"generation\" is not a positive integer")
+        #expect(error?.description == "/c: not a flushctl cache: member \"generation\" is 0, not an integer from 1 to 9007199254740992")
         let badCheck = Self.document(generation: 1, topology: Fixtures.topology(), checks: #"{"id":"bogus","verdict":"ok","finding":"x"}"#)
         #expect(throws: CacheError.self) { try TopologyCache.decode(Array(badCheck.utf8)) }
     }
@@ -159,14 +163,27 @@ struct CacheTests {
         let fd = open(notDir, O_WRONLY | O_CREAT, 0o644)
         try #require(fd >= 0)
         close(fd)
-        let error = #expect(throws: CacheError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
+        let error = #expect(throws: DurableFileError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
         #expect(error?.description == "\(notDir): exists and is not a directory")
 
         // A directory in place of the document: rename fails, the temporary file is removed.
         let path = dir + "/topology.json"
         #expect(mkdir(path, 0o755) == 0)
-        #expect(throws: CacheError.self) { try TopologyCache.write(path: path) { _, _ in Array("{}".utf8) } }
+        let renameError = #expect(throws: DurableFileError.self) {
+            try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
+        }
+        #expect(renameError?.step == .rename && renameError?.errno == .isDirectory && renameError?.path == path, "\(String(describing: renameError))")
         #expect(try Self.listDirectory(dir) == ["file", "topology.json", "topology.json.lock"])
+
+        // A document readers would refuse (here: no boot_id) is not installed.
+        #expect(rmdir(path) == 0)
+        let refused = #expect(throws: CacheError.self) {
+            try TopologyCache.write(path: path) { g, _ in
+                Array(Self.document(generation: g, topology: Fixtures.topology()).replacingFirst("\"boot_id\":\"\(Self.bootID)\",", with: "").utf8)
+            }
+        }
+        #expect(refused?.message.hasPrefix("refusing to write a document readers would refuse: no cache for this boot") == true, "\(String(describing: refused))")
+        #expect(try Self.listDirectory(dir) == ["file", "topology.json.lock"])
     }
 
     @Test("the lock serialises writers: a held lock blocks refresh, and concurrent writers lose no generation")
@@ -255,13 +272,5 @@ struct CacheTests {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
-    }
-}
-
-extension String {
-    /// The string with the first `target` replaced.
-    fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let r = range(of: target) else { return self }
-        return replacingCharacters(in: r, with: replacement)
     }
 }

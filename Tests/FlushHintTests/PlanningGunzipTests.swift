@@ -29,14 +29,28 @@ struct PlanningGunzipTests {
     }
 
     @Test func corruptDataIsAnErrorNotACrash() {
-        #expect(throws: GunzipError.self) { try Gunzip.decompress([]) }
-        #expect(throws: GunzipError.self) { try Gunzip.decompress(Array(dynamicGzip.prefix(100))) }
+        #expect(throws: GunzipError(offset: 0, message: "empty, not gzip")) { try Gunzip.decompress([]) }
+        // Truncated anywhere, in the deflate data or in the trailer.
+        for length in [1, 2, 10, 100, dynamicGzip.count - 8, dynamicGzip.count - 1] {
+            let error = #expect(throws: GunzipError.self, "\(length)") { try Gunzip.decompress(Array(dynamicGzip.prefix(length))) }
+            #expect(error?.message.hasPrefix("truncated") == true, "\(length): \(String(describing: error))")
+        }
         var badMagic = storedGzip
         badMagic[0] = 0
         #expect(throws: GunzipError(offset: 0, message: "not gzip (bad magic)")) { try Gunzip.decompress(badMagic) }
+        var badMethod = storedGzip
+        badMethod[2] = 7
+        let method = #expect(throws: GunzipError.self) { try Gunzip.decompress(badMethod) }
+        #expect(method?.message.hasPrefix("corrupt: ") == true, "\(String(describing: method))")
         var badCRC = dynamicGzip
         badCRC[badCRC.count - 8] ^= 1
-        #expect(throws: GunzipError.self) { try Gunzip.decompress(badCRC) }
+        #expect(throws: GunzipError(offset: dynamicGzip.count - 4, message: "corrupt: incorrect data check")) { try Gunzip.decompress(badCRC) }
+        var badLength = storedGzip
+        badLength[badLength.count - 4] ^= 1
+        #expect(throws: GunzipError.self) { try Gunzip.decompress(badLength) }
+        // Text after the gzip data is not another member.
+        let trailing = #expect(throws: GunzipError.self) { try Gunzip.decompress(storedGzip + Array("garbage!".utf8)) }
+        #expect(trailing?.message.hasPrefix("corrupt: ") == true, "\(String(describing: trailing))")
         // Flip every byte of the deflate data in turn: always an error or the right text
         // (a flip in an unused bit), never a trap or wrong text passing the CRC.
         for i in 10..<(dynamicGzip.count - 8) {
@@ -47,6 +61,35 @@ struct PlanningGunzipTests {
             }
         }
         #expect(throws: GunzipError.self) { try Gunzip.decompress(dynamicGzip, limit: 100) }
+    }
+
+    @Test("a real gzip file from the gzip tool: several output chunks, and concatenated members")
+    func gzipTool() throws {
+        let dir = try TempDir()
+        var text = ""
+        for i in 0..<20_000 { text += "CONFIG_OPTION_\(i)=\(i % 3 == 0 ? "y" : "m")\n" }
+        try dir.write("config", text)
+        let candidates: [String] = ["/usr/bin/gzip", "/bin/gzip"]
+        let gzip = try #require(candidates.first { access($0, X_OK) == 0 }, "no gzip tool")
+        #expect(try run("\(gzip) -9 -c \(dir.path)/config > \(dir.path)/config.gz") == 0)
+        let compressed = try SmallFile.read(dir.path + "/config.gz")
+        #expect(compressed.count < text.utf8.count / 4)
+        #expect(try Gunzip.decompress(compressed) == Array(text.utf8))
+        // `cat a.gz b.gz` is gzip too: both members, in order.
+        #expect(try Gunzip.decompress(compressed + storedGzip) == Array(text.utf8) + Array("CONFIG_STRICT_DEVMEM=y\n".utf8))
+        #expect(throws: GunzipError.self) { try Gunzip.decompress(compressed, limit: 1 << 16) }
+    }
+
+    /// Runs `command` with /bin/sh; its exit status.
+    private func run(_ command: String) throws -> Int32 {
+        var pid: pid_t = 0
+        let words: [String] = ["/bin/sh", "-c", command]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        try #require(posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
     }
 
     @Test func kernelConfigReadsProcConfigGz() throws {
@@ -66,6 +109,7 @@ struct PlanningGunzipTests {
             Issue.record("expected an error")
         } catch {
             #expect(error.path == dir.path + "/bad.gz")
+            #expect(error.description == "\(dir.path)/bad.gz: gzip data at byte 0: not gzip (bad magic)")
         }
         // ... and with one, the /boot file is used.
         try dir.write("config-none", "CONFIG_STRICT_DEVMEM=y\n")

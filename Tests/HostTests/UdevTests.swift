@@ -71,7 +71,7 @@ import Testing
             "/lib/systemd/systemd-udevd --daemon && udevadm trigger --subsystem-match=nd --action=change && \(settle) && su -s /bin/sh -c 'flushctl list -R -i' nobody",
             // 13: --group hands the device-dax node to a group; 14: refresh needs root.
             "ndctl enable-region region0 >/dev/null 2>&1 && \(settle) && echo 'kvm:x:78:' >> /etc/group && stat -c '%G %a' /dev/dax0.0 && flushctl refresh --group kvm && stat -c '%G %a' /dev/dax0.0",
-            "mkdir -m 777 /tmp/nb && su -s /bin/sh -c 'flushctl refresh --cache /tmp/nb/topology.json' nobody; echo status=$?; ls /tmp/nb/topology.json",
+            "mkdir -m 755 /tmp/nb && chown nobody /tmp/nb && su -s /bin/sh -c 'flushctl refresh --cache /tmp/nb/topology.json' nobody; echo status=$?; ls /tmp/nb/topology.json",
         ])
         for i in 0...6 { #expect(r[i].status == 0, "\(r[i].command): \(r[i].stdout)\(r[i].stderr)") }
 

@@ -66,12 +66,16 @@ public struct CachedTopology: Sendable, Equatable {
     public var regions: [CachedRegion]
     /// ``TopologyCache/currentBootTime()`` just before the host was read; `nil` when absent.
     public var snapshotBootTime: Int64?
+    /// The boot it was written in (`/proc/sys/kernel/random/boot_id`); `nil` when absent, which
+    /// ``TopologyCache/read(path:)`` takes as no cache.
+    public var bootID: String?
 
     /// Creates a decoded cache.
     public init(generation: UInt64, unixTime: Int64, kernel: String, hintsByHandle: [UInt32: [UInt64]]?,
-                regions: [CachedRegion], snapshotBootTime: Int64? = nil) {
+                regions: [CachedRegion], snapshotBootTime: Int64? = nil, bootID: String? = nil) {
         self.generation = generation; self.unixTime = unixTime; self.kernel = kernel
         self.hintsByHandle = hintsByHandle; self.regions = regions; self.snapshotBootTime = snapshotBootTime
+        self.bootID = bootID
     }
 
     /// The cached region named `dev`.
@@ -88,6 +92,14 @@ public enum TopologyCache {
     public static let formatVersion = 1
     /// Documents larger than this are refused rather than read.
     static let sizeLimit = 1 << 24
+    /// The largest generation: 2^53, the last integer every JSON reader (many read numbers as
+    /// doubles) keeps exact. The generation after it is 1 again.
+    public static let maximumGeneration: UInt64 = 1 << 53
+    /// The latest `unix_time` accepted: 9999-12-31T23:59:59Z, the last time ``iso8601(_:)``
+    /// writes with four digits. Earlier than 1970 is refused too.
+    static let maximumUnixTime: Int64 = 253_402_300_799
+    /// Where the kernel publishes this boot's random id, which the cache records.
+    public static let bootIDPath = "/proc/sys/kernel/random/boot_id"
 
     /// The lock file next to the cache at `path`: refresh holds `flock(LOCK_EX)` on it while it
     /// reads the old generation and replaces the file, so concurrent refreshes run one after another.
@@ -95,9 +107,11 @@ public enum TopologyCache {
 
     // MARK: Reading
 
-    /// Reads and decodes the cache at `path`.
+    /// Reads and decodes the cache at `path`, written in this boot under this kernel.
     ///
-    /// - Throws: ``CacheError`` when the file is absent, unreadable, too large or not a cache document.
+    /// - Throws: ``CacheError`` when the file is absent, unreadable, too large or not a cache
+    ///   document, or when it was written in another boot or under another kernel (then the
+    ///   message starts "no cache for this boot" or "no cache for this kernel" and says why).
     public static func read(path: String = defaultPath) throws(CacheError) -> CachedTopology {
         let bytes: [UInt8]
         do {
@@ -112,11 +126,53 @@ public enum TopologyCache {
                 throw CacheError(path: path, message: "cannot read: \(error)")
             }
         }
-        if bytes.count > sizeLimit { throw CacheError(path: path, message: "larger than \(sizeLimit) bytes, not a cache") }
-        return try decode(bytes, path: path)
+        return try load(bytes, path: path, bootID: currentBootID(), kernel: kernelRelease())
     }
 
-    /// Decodes a cache document (`path` is named in errors).
+    /// Decodes `bytes` and checks that the document belongs to the boot `bootID` and the kernel
+    /// release `kernel`: a /run that outlived a boot (kexec, a bind mount), or a cache copied from
+    /// elsewhere, describes another topology and another clock for `snapshot_boottime_ns`.
+    static func load(_ bytes: [UInt8], path: String, bootID: String, kernel: String) throws(CacheError) -> CachedTopology {
+        if bytes.count > sizeLimit { throw CacheError(path: path, message: "larger than \(sizeLimit) bytes, not a cache") }
+        let cached = try decode(bytes, path: path)
+        let refresh = "run `flushctl refresh` as root"
+        guard let written = cached.bootID else {
+            throw CacheError(path: path, message: "no cache for this boot: the document has no boot_id (an older flushctl wrote it); \(refresh)")
+        }
+        guard written == bootID else {
+            throw CacheError(path: path, message: "no cache for this boot: written in boot \(written), this is boot \(bootID); \(refresh)")
+        }
+        guard cached.kernel == kernel else {
+            throw CacheError(path: path, message: "no cache for this kernel: written under \(cached.kernel), running \(kernel); \(refresh)")
+        }
+        return cached
+    }
+
+    /// This boot's id, from ``bootIDPath``.
+    ///
+    /// - Throws: ``CacheError`` when it cannot be read or is not a UUID.
+    public static func currentBootID() throws(CacheError) -> String {
+        let bytes: [UInt8]
+        do { bytes = try SmallFile.read(bootIDPath, limit: 64) } catch {
+            throw CacheError(path: bootIDPath, message: "cannot read this boot's id, so cannot tell a cache of this boot from an older one: \(error)")
+        }
+        let text = String(decoding: bytes.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        guard isBootID(text) else { throw CacheError(path: bootIDPath, message: "holds \"\(text.prefix(40))\", not a boot id") }
+        return text
+    }
+
+    /// Whether `text` has the form of a boot id: a UUID, 36 characters, hex digits and dashes.
+    static func isBootID(_ text: String) -> Bool {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 36 else { return false }
+        for (i, c) in utf8.enumerated() {
+            if [8, 13, 18, 23].contains(i) { if c != UInt8(ascii: "-") { return false } } else if hexDigit(c) == nil { return false }
+        }
+        return true
+    }
+
+    /// Decodes a cache document (`path` is named in errors). Every number is range-checked:
+    /// an error names the member and the value.
     public static func decode(_ bytes: [UInt8], path: String = defaultPath) throws(CacheError) -> CachedTopology {
         let root: CacheJSON
         do { root = try CacheJSON.parse(bytes) } catch {
@@ -125,25 +181,31 @@ public enum TopologyCache {
         func bad(_ what: String) -> CacheError { CacheError(path: path, message: "not a flushctl cache: \(what)") }
         guard case .string(let format)? = root["format"], format == formatName else { throw bad("member \"format\" is not \"\(formatName)\"") }
         guard case .number(let v)? = root["version"], Int(v) == formatVersion else {
-            throw bad("member \"version\" is not \(formatVersion) (written by another flushctl version: run `flushctl refresh` again)")
+            throw bad("member \"version\" is \(describe(root["version"])), not \(formatVersion) (written by another flushctl version: run `flushctl refresh` again)")
         }
-        guard case .number(let g)? = root["generation"], let generation = UInt64(g), generation > 0 else { throw bad("member \"generation\" is not a positive integer") }
-        guard case .number(let t)? = root["unix_time"], let unixTime = Int64(t) else { throw bad("member \"unix_time\" is not an integer") }
+        let generation = try integer(root["generation"], "member \"generation\"", 1...maximumGeneration, path: path)
+        let unixTime = try integer(root["unix_time"], "member \"unix_time\"", 0...maximumUnixTime, path: path, what: "a time from 1970 to 9999 in seconds since the epoch")
         guard case .string(let kernel)? = root["kernel"] else { throw bad("member \"kernel\" is not a string") }
+        var bootID: String?
+        if let node = root["boot_id"] {
+            guard case .string(let text) = node, isBootID(text) else { throw bad("member \"boot_id\" is \(describe(node)), not a boot id") }
+            bootID = text
+        }
 
         var hints: [UInt32: [UInt64]]?
         if let node = root["hints_by_handle"] {
             guard case .array(let entries) = node else { throw bad("\"hints_by_handle\" is not an array") }
             var map: [UInt32: [UInt64]] = [:]
             for (i, entry) in entries.enumerated() {
-                guard let handle = hexOrDecimal(entry["handle"]).flatMap({ UInt32(exactly: $0) }) else { throw bad("hints_by_handle[\(i)].handle is not a 32-bit number") }
+                let handle = try hexOrDecimal(entry["handle"], "hints_by_handle[\(i)].handle", as: UInt32.self, path: path)
                 guard case .array(let list)? = entry["flush_hints"] else { throw bad("hints_by_handle[\(i)].flush_hints is not an array") }
                 var addresses: [UInt64] = []
                 for (j, a) in list.enumerated() {
-                    guard let address = hexOrDecimal(a) else { throw bad("hints_by_handle[\(i)].flush_hints[\(j)] is not an address") }
-                    addresses.append(address)
+                    addresses.append(try hexOrDecimal(a, "hints_by_handle[\(i)].flush_hints[\(j)]", as: UInt64.self, path: path))
                 }
-                map[handle] = addresses
+                guard map.updateValue(addresses, forKey: handle) == nil else {
+                    throw bad("hints_by_handle[\(i)].handle 0x\(String(handle, radix: 16)) repeats an earlier entry")
+                }
             }
             hints = map
         }
@@ -153,15 +215,14 @@ public enum TopologyCache {
         for (i, node) in regionNodes.enumerated() {
             guard case .string(let dev)? = node["dev"] else { throw bad("regions[\(i)].dev is not a string") }
             guard case .bool(let enabled)? = node["enabled"] else { throw bad("regions[\(i)].enabled is not a boolean") }
-            guard let size = hexOrDecimal(node["size"]) else { throw bad("regions[\(i)].size is not a number") }
+            let size = try hexOrDecimal(node["size"], "regions[\(i)].size", as: UInt64.self, path: path)
             guard case .array(let dimmNodes)? = node["dimms"] else { throw bad("regions[\(i)].dimms is not an array") }
             var dimms: [CachedDIMM] = []
             for (j, d) in dimmNodes.enumerated() {
                 guard case .string(let name)? = d["dev"] else { throw bad("regions[\(i)].dimms[\(j)].dev is not a string") }
                 var handle: UInt32?
                 if let h = d["handle"] {
-                    guard let value = hexOrDecimal(h).flatMap({ UInt32(exactly: $0) }) else { throw bad("regions[\(i)].dimms[\(j)].handle is not a 32-bit number") }
-                    handle = value
+                    handle = try hexOrDecimal(h, "regions[\(i)].dimms[\(j)].handle", as: UInt32.self, path: path)
                 }
                 dimms.append(CachedDIMM(dev: name, handle: handle))
             }
@@ -174,8 +235,7 @@ public enum TopologyCache {
                     guard case .string(let finding)? = cn["finding"] else { throw bad("regions[\(i)].checks[\(j)].finding is not a string") }
                     var page: UInt64?
                     if let p = cn["page"] {
-                        guard let value = hexOrDecimal(p) else { throw bad("regions[\(i)].checks[\(j)].page is not an address") }
-                        page = value
+                        page = try hexOrDecimal(p, "regions[\(i)].checks[\(j)].page", as: UInt64.self, path: path)
                     }
                     var fix: String?
                     if let f = cn["fix"] {
@@ -189,18 +249,61 @@ public enum TopologyCache {
         }
         var snapshot: Int64?
         if let node = root["snapshot_boottime_ns"] {
-            guard case .number(let text) = node, let value = Int64(text) else { throw bad("member \"snapshot_boottime_ns\" is not an integer") }
-            snapshot = value
+            snapshot = try integer(node, "member \"snapshot_boottime_ns\"", 0...Int64.max, path: path, what: "nanoseconds since boot")
         }
         return CachedTopology(generation: generation, unixTime: unixTime, kernel: kernel, hintsByHandle: hints,
-                              regions: regions, snapshotBootTime: snapshot)
+                              regions: regions, snapshotBootTime: snapshot, bootID: bootID)
     }
 
-    /// A `"0x…"` string or a decimal number.
-    static func hexOrDecimal(_ node: CacheJSON?) -> UInt64? {
+    /// A JSON value in an error message: a number as written, a string quoted (cut at 40
+    /// characters), anything else by kind; `missing` for none.
+    static func describe(_ node: CacheJSON?) -> String {
         switch node {
-        case .string(let s)? where s.hasPrefix("0x") && s.count > 2: return UInt64(s.dropFirst(2), radix: 16)
-        case .number(let s)?: return UInt64(s)
+        case nil: return "missing"
+        case .number(let text)?: return text.count > 40 ? String(text.prefix(40)) + "…" : text
+        case .string(let text)?: return "\"" + (text.count > 40 ? String(text.prefix(40)) + "…" : text) + "\""
+        case .object?: return "an object"
+        case .array?: return "an array"
+        case .bool(let b)?: return b ? "true" : "false"
+        case .null?: return "null"
+        }
+    }
+
+    /// The JSON integer `node` (digits, an optional minus; no fraction or exponent) if it lies in
+    /// `range`; otherwise an error naming `key` and the value.
+    static func integer<T: FixedWidthInteger>(_ node: CacheJSON?, _ key: String, _ range: ClosedRange<T>, path: String,
+                                              what: String? = nil) throws(CacheError) -> T {
+        if case .number(let text)? = node, let value = T(text, radix: 10), range.contains(value) { return value }
+        throw CacheError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not \(what ?? "an integer from \(range.lowerBound) to \(range.upperBound)")")
+    }
+
+    /// A `"0x…"` string (1 to 16 hex digits, nothing else) or a decimal JSON number, that fits
+    /// `T`; otherwise an error naming `key` and the value.
+    static func hexOrDecimal<T: FixedWidthInteger & UnsignedInteger>(_ node: CacheJSON?, _ key: String, as: T.Type,
+                                                                     path: String) throws(CacheError) -> T {
+        var value: UInt64?
+        switch node {
+        case .string(let s)?:
+            let digits = Array(s.utf8.dropFirst(2))
+            if s.hasPrefix("0x"), (1...16).contains(digits.count) {
+                value = digits.reduce(UInt64(0) as UInt64?) { v, c in hexDigit(c).flatMap { d in v.map { $0 << 4 | UInt64(d) } } }
+            }
+        case .number(let s)?:
+            value = UInt64(s, radix: 10)
+        default:
+            break
+        }
+        if let value, let fitted = T(exactly: value) { return fitted }
+        let bits = T.bitWidth
+        throw CacheError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not a \(bits)-bit number (\"0x…\" or decimal)")
+    }
+
+    /// The value of an ASCII hex digit.
+    static func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
         default: return nil
         }
     }
@@ -266,84 +369,71 @@ public enum TopologyCache {
 
     /// One line for stderr saying the cache was used and how old it is.
     public static func provenance(_ cached: CachedTopology, path: String, now: Int64 = currentUnixTime()) -> String {
-        "read from cache \(path) (generation \(cached.generation), written \(describeAge(now - cached.unixTime)) ago by `flushctl refresh`)"
+        // Saturating: a CachedTopology need not come from decode, which bounds unix_time.
+        let (age, overflow) = now.subtractingReportingOverflow(cached.unixTime)
+        let seconds = overflow ? (cached.unixTime > now ? 0 : Int64.max) : age
+        return "read from cache \(path) (generation \(cached.generation), written \(describeAge(seconds)) ago by `flushctl refresh`)"
     }
 
     // MARK: Writing
 
     /// Replaces the cache at `path` with the document `render(generation, snapshotTime)`
-    /// returns, where generation is the existing document's plus one (1 when there is none or
-    /// it is unreadable) and snapshotTime is ``currentBootTime()`` taken after the lock was
-    /// acquired: `render` reads the host after that instant and records it as
-    /// `snapshot_boottime_ns`.
+    /// returns, where generation is the existing document's plus one (1 when there is none, it
+    /// is unreadable, of another boot or kernel, or at ``maximumGeneration``) and snapshotTime is
+    /// ``currentBootTime()`` taken after the lock was acquired: `render` reads the host after
+    /// that instant and records it as `snapshot_boottime_ns`. The document must carry this
+    /// boot's `boot_id` (``currentBootID()``) and kernel release (``kernelRelease()``): what
+    /// `render` returns is decoded and checked as a reader will before it replaces anything.
     ///
-    /// Under `flock(LOCK_EX)` on ``lockPath(for:)``, so concurrent refreshes neither interleave
-    /// nor lose a generation; the document goes to a temporary file in the same directory,
-    /// is fsynced, renamed over `path`, and the directory is fsynced, so a reader sees the old
-    /// document or the new one, never part of one, and the new one survives a crash once
-    /// this returns. Creates the directory (mode 0755) when missing; the file is mode 0644.
+    /// The directory is opened once (created mode 0755 when missing) and must be owned by root
+    /// or the effective user and writable by no one else: whoever else could write it could
+    /// plant links at the names written (see ``DurableDirectory``). Under `flock(LOCK_EX)` on
+    /// ``lockPath(for:)`` (opened without following a link), so concurrent refreshes neither
+    /// interleave nor lose a generation; the document goes through
+    /// ``DurableDirectory/replace(_:with:mode:)`` (a random temporary name, fsync, rename,
+    /// directory fsync), so a reader sees the old document or the new one, never part of one,
+    /// and the new one survives a crash once this returns. The file is mode 0644.
     ///
     /// - Parameter startedAt: when given (``currentBootTime()`` at the caller's start) and the
-    ///   existing document's snapshot was taken after it, that document already reflects every
-    ///   change before the caller started: nothing is written and `nil` is returned. This is
-    ///   how a burst of udev events collapses into a few refreshes.
+    ///   existing document of this boot took its snapshot after it (and not after now, which
+    ///   no honest document does), that document already reflects every change before the
+    ///   caller started: nothing is written and `nil` is returned. This is how a burst of udev
+    ///   events collapses into a few refreshes.
     /// - Returns: the generation written, or `nil` when coalesced.
-    /// - Throws: ``CacheError`` naming the step and file that failed, or what `render` threw;
-    ///   the old document is then left in place.
+    /// - Throws: ``DurableFileError`` naming the file, the step and the errno of what failed;
+    ///   ``CacheError`` when this boot's id is unreadable or the rendered document would not be
+    ///   read back; or what `render` threw. The old document is then left in place.
     @discardableResult
     public static func write(path: String = defaultPath, startedAt: Int64? = nil,
                              render: (UInt64, Int64) throws -> [UInt8]) throws -> UInt64? {
-        let directory = parentDirectory(of: path)
-        try makeDirectory(directory)
-        let lockFile = lockPath(for: path)
-        let lock: FileDescriptor
-        do {
-            lock = try FileDescriptor.open(FilePath(lockFile), .readWrite, options: [.create, .closeOnExec],
-                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch {
-            throw CacheError(path: lockFile, message: "cannot open the lock file: \(error)")
+        let slash = path.lastIndex(of: "/")
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw CacheError(path: path, message: "not a file name: give the cache file's path, such as \(defaultPath)")
         }
-        defer { try? lock.close() }
-        try retrying(lockFile, "flock") { flock(lock.rawValue, LOCK_EX) }
-
-        let previous = try? read(path: path)
-        if let startedAt, let snapshot = previous?.snapshotBootTime, snapshot > startedAt { return nil }
-        let generation = (previous?.generation ?? 0) + 1
-        let bytes = try render(generation, currentBootTime())
-
-        let temporary = "\(path).tmp.\(getpid())"
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
-                                         permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        } catch {
-            throw CacheError(path: temporary, message: "cannot create: \(error)")
-        }
-        do throws(CacheError) {
-            // The umask may have cleared bits: readers need 0644 whatever it is.
-            try retrying(temporary, "fchmod") { fchmod(fd.rawValue, 0o644) }
-            do {
-                _ = try fd.writeAll(bytes)
-            } catch {
-                throw CacheError(path: temporary, message: "write failed: \(error)")
+        let directory = try DurableDirectory(path: parentDirectory(of: path), trust: .ownerOnly, create: true)
+        return try directory.withLock(name + ".lock") { () throws -> UInt64? in
+            let bootID = try currentBootID()
+            let kernel = kernelRelease()
+            let previous: CachedTopology? = (try? directory.read(name, limit: sizeLimit + 1))
+                .flatMap { $0 }
+                .flatMap { try? load($0, path: path, bootID: bootID, kernel: kernel) }
+            if let startedAt, let snapshot = previous?.snapshotBootTime, snapshot > startedAt, snapshot <= currentBootTime() {
+                return nil
             }
-            try retrying(temporary, "fsync") { fsync(fd.rawValue) }
-            do { try fd.close() } catch {
-                throw CacheError(path: temporary, message: "close failed: \(error)")
+            let generation = previous.map { $0.generation < maximumGeneration ? $0.generation + 1 : 1 } ?? 1
+            let bytes = try render(generation, currentBootTime())
+            // Never install what readers would refuse (or call no cache): say so now, as root.
+            let written: CachedTopology
+            do throws(CacheError) { written = try load(bytes, path: path, bootID: bootID, kernel: kernel) } catch {
+                throw CacheError(path: path, message: "refusing to write a document readers would refuse: \(error.message)")
             }
-        } catch {
-            try? fd.close()
-            _ = unlink(temporary)
-            throw error
+            guard written.generation == generation else {
+                throw CacheError(path: path, message: "refusing to write a document of generation \(written.generation): this write is generation \(generation)")
+            }
+            try directory.replace(name, with: bytes, mode: 0o644)
+            return generation
         }
-        if rename(temporary, path) != 0 {
-            let e = Errno(rawValue: errno)
-            _ = unlink(temporary)
-            throw CacheError(path: path, message: "rename from \(temporary) failed: \(e)")
-        }
-        // The rename is durable only once the directory is.
-        try fsyncDirectory(directory)
-        return generation
     }
 
     /// Nanoseconds since boot (`CLOCK_BOOTTIME`, which counts suspend): the clock of
@@ -359,38 +449,6 @@ public enum TopologyCache {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let dir = String(path[..<slash])
         return dir.isEmpty ? "/" : dir
-    }
-
-    /// Creates `directory` and missing parents, mode 0755.
-    static func makeDirectory(_ directory: String) throws(CacheError) {
-        var isDir = stat()
-        if stat(directory, &isDir) == 0 {
-            if isDir.st_mode & S_IFMT != S_IFDIR { throw CacheError(path: directory, message: "exists and is not a directory") }
-            return
-        }
-        let parent = parentDirectory(of: directory)
-        if parent != directory { try makeDirectory(parent) }
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw CacheError(path: directory, message: "cannot create the directory: \(Errno(rawValue: errno))")
-        }
-        // Against the umask, as for the file.
-        _ = chmod(directory, 0o755)
-    }
-
-    static func fsyncDirectory(_ directory: String) throws(CacheError) {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd < 0 { throw CacheError(path: directory, message: "cannot open the directory to fsync it: \(Errno(rawValue: errno))") }
-        defer { _ = close(fd) }
-        try retrying(directory, "fsync") { fsync(fd) }
-    }
-
-    /// Runs a call returning -1/errno, retrying EINTR.
-    static func retrying(_ path: String, _ name: String, _ call: () -> CInt) throws(CacheError) {
-        while true {
-            if call() == 0 { return }
-            if errno == EINTR { continue }
-            throw CacheError(path: path, message: "\(name) failed: \(Errno(rawValue: errno))")
-        }
     }
 
     // MARK: Time

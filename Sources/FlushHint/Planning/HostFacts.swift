@@ -231,7 +231,9 @@ public struct KernelConfig: Equatable, Sendable {
     }
 
     /// Reads the running kernel's configuration: `/proc/config.gz` if it exists (decompressed
-    /// by ``Gunzip``), else `/boot/config-RELEASE` (Debian's kernels have no /proc/config.gz).
+    /// by ``Gunzip``, zlib), else `/boot/config-RELEASE` (Debian's kernels have no /proc/config.gz).
+    /// A damaged /proc/config.gz falls back to the /boot file; without one, the error names the
+    /// file and what was wrong with it.
     public static func readRunning(release: String? = KernelRelease.running(),
                                    procConfig: String = "/proc/config.gz",
                                    bootDirectory: String = "/boot") throws(HostError) -> KernelConfig {
