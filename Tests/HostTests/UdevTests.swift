@@ -72,6 +72,13 @@ import Testing
             // 13: --group hands the device-dax node to a group; 14: refresh needs root.
             "ndctl enable-region region0 >/dev/null 2>&1 && \(settle) && echo 'kvm:x:78:' >> /etc/group && stat -c '%G %a' /dev/dax0.0 && flushctl refresh --group kvm && stat -c '%G %a' /dev/dax0.0",
             "mkdir -m 755 /tmp/nb && chown nobody /tmp/nb && su -s /bin/sh -c 'flushctl refresh --cache /tmp/nb/topology.json' nobody; echo status=$?; ls /tmp/nb/topology.json",
+            // 15-17: a dax device's driver unbound and bound again (what `daxctl reconfigure-device`
+            // does), with no nd event: the dax rule's bind/unbind refresh the cache.
+            "\(settle) && cat \(Self.cache)",
+            "daxctl disable-device dax0.0 && \(settle) && cat \(Self.cache)",
+            "daxctl enable-device dax0.0 && \(settle) && cat \(Self.cache)",
+            // 18: what udev makes of the rule for those two actions.
+            "udevadm test --action=unbind /sys/bus/dax/devices/dax0.0 2>&1 && udevadm test --action=bind /sys/bus/dax/devices/dax0.0 2>&1",
         ])
         for i in 0...6 { #expect(r[i].status == 0, "\(r[i].command): \(r[i].stdout)\(r[i].stderr)") }
 
@@ -131,5 +138,15 @@ import Testing
         #expect(r[13].stdout == "root 600\nkvm 660\n", "\(r[13].stdout)")
         #expect(r[14].stdout.contains("status=2") && r[14].stderr.contains("refresh must run as root"), "\(r[14].stdout)\(r[14].stderr)")
         #expect(r[14].stderr.contains("No such file"), "no cache written by a failed refresh: \(r[14].stderr)")
+
+        // dax unbind and bind each refreshed the cache.
+        for i in 15...18 { #expect(r[i].status == 0, "\(r[i].command): \(r[i].stdout)\(r[i].stderr)") }
+        let beforeUnbind = try Self.document(r[15])
+        let unbound = try Self.document(r[16])
+        let bound = try Self.document(r[17])
+        #expect(Self.generation(unbound) > Self.generation(beforeUnbind), "daxctl disable-device (unbind) refreshed the cache")
+        #expect(Self.generation(bound) > Self.generation(unbound), "daxctl enable-device (bind) refreshed the cache")
+        let runs = r[18].stdout.components(separatedBy: "RUN '/usr/bin/flushctl refresh --detach'").count - 1
+        #expect(runs == 2, "the rule runs refresh for dax unbind and bind: \(r[18].stdout)")
     }
 }
