@@ -27,12 +27,11 @@ extension Topology {
         for b in result.buses.indices {
             for d in result.buses[b].dimms.indices {
                 let handle = result.buses[b].dimms[d].handle
-                result.buses[b].dimms[d].flushHints = handle.flatMap(lookup) ?? []
+                // No handle, no join: the DIMM's hints are unknown, not "none".
+                result.buses[b].dimms[d].flushHints = handle.map { lookup($0) ?? [] }
             }
         }
-        // Every region's pages, to find the pages two regions share. Plain arrays searched
-        // linearly rather than hashed: a host has a handful of regions and pages, and under an
-        // emulator each Dictionary or Set specialisation is more code to translate.
+        // Every region's pages, to find the pages two regions share (a host has a handful).
         var pagesPerRegion: [[[FlushHintPage]]] = []
         var owners: [(page: UInt64, id: UInt32, dev: String)] = []
         for bus in result.buses {

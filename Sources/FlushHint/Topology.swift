@@ -180,8 +180,12 @@ public struct Region: Sendable, Equatable {
     public var interleaveSetCookie: UInt64?
     /// The number of DIMMs interleaved.
     public var interleaveWays: UInt32
-    /// Each DIMM's share of the region, in the kernel's mapping order.
+    /// Each DIMM's share of the region, in the kernel's mapping order: those libndctl resolved
+    /// to a DIMM, which may be fewer than ``interleaveWays``.
     public var mappings: [Mapping]
+    /// The DIMMs (`nmemN`, or `mappingK` when even sysfs does not say) of mappings libndctl
+    /// could not resolve; empty when every mapping was read.
+    public var unresolvedMappings: [String] = []
     /// What the platform promises on power loss.
     public var persistenceDomain: PersistenceDomain
     /// `/sys/bus/nd/devices/regionN/deep_flush` read as an integer (1: the region has flush
@@ -403,15 +407,32 @@ public struct FlushHintPage: Sendable, Equatable {
         return names
     }
 
-    /// The pages holding the hints of `dimms` (each DIMM once, in the order given), ascending by
-    /// address; within a page, hints in DIMM order then NFIT order. Unknown hints count as none.
-    /// ``sharedWith`` is left empty.
+    /// How many hints of each DIMM of a region Linux uses: 2^ilog2(n), n the smallest non-zero
+    /// hint count among the region's `dimms` (so one rotating index selects a hint on every
+    /// DIMM); 0 when none has hints. Facts from drivers/nvdimm/region_devs.c: the region claims
+    /// (`request_mem_region` under the bus's name) and maps uncached only these hints' pages, so
+    /// a later hint's page is nobody's: mapping it would give a VMM write-back memory.
+    public static func usableHintCount(_ dimms: [DIMM]) -> Int {
+        var smallest = Int.max
+        for dimm in dimms {
+            let n = dimm.flushHints?.count ?? 0
+            if n > 0 { smallest = min(smallest, n) }
+        }
+        guard smallest != Int.max else { return 0 }
+        // The largest power of two not above the smallest count.
+        return 1 << (Int.bitWidth - 1 - smallest.leadingZeroBitCount)
+    }
+
+    /// The pages holding the hints the kernel uses (``usableHintCount(_:)``) of a region's `dimms`
+    /// (each DIMM once, in the order given), ascending by address; within a page, hints in DIMM
+    /// order then NFIT order. Unknown hints count as none. ``sharedWith`` is left empty.
     public static func pages(of dimms: [DIMM]) -> [FlushHintPage] {
+        let usable = usableHintCount(dimms)
         var pages: [FlushHintPage] = []
         var seen: [String] = []
         for dimm in dimms where !seen.contains(dimm.dev) {
             seen.append(dimm.dev)
-            for address in dimm.flushHints ?? [] {
+            for address in (dimm.flushHints ?? []).prefix(usable) {
                 let page = FlushHintPage.page(of: address)
                 let hint = Hint(dimm: dimm.dev, handle: dimm.handle, offset: address - page)
                 if let i = pages.firstIndex(where: { $0.page == page }) {

@@ -79,6 +79,16 @@ extension Region {
             return Mapping(dimm: dimm.devname, offset: mapping.offset, length: mapping.length,
                            position: position < 0 ? nil : position)
         }
+        // libndctl skips a mapping whose DIMM it cannot find; sysfs still names it.
+        var unresolved: [String] = []
+        if mappings.count < Int(region.interleaveWays) {
+            for k in 0..<Int(region.interleaveWays) {
+                let text = (try? SmallFile.read(RegionName(number: region.id).sysfsDirectory + "/mapping\(k)", limit: 256))
+                    .map { String(decoding: $0, as: UTF8.self) }
+                let name = text.flatMap { $0.split(separator: ",").first.map(String.init) } ?? "mapping\(k)"
+                if !mappings.contains(where: { $0.dimm == name }) { unresolved.append(name) }
+            }
+        }
         let extent = region.maxAvailableExtent
         let align = region.align
         let resource = region.resource
@@ -97,6 +107,7 @@ extension Region {
                   deepFlush: SmallFile.readInteger(RegionName(number: region.id).deepFlushPath),
                   enabled: region.isEnabled, badblockCount: region.badblockCount,
                   namespaces: region.namespaces.map(Namespace.init(reading:)))
+        self.unresolvedMappings = unresolved
     }
 }
 

@@ -22,13 +22,13 @@ import Testing
         // nmem1's hint comes first by address but second by mapping position.
         let t = Fixtures.topology().attachingFlushHints([
             0x1: [0x37fff040, 0x38000008],
-            0x101: [0x37fff000],
+            0x101: [0x37fff000, 0x38000010],
         ])
         let pages = try #require(t.region(named: "region0")?.flushHintPages)
         #expect(pages.map(\.page) == [0x37fff000, 0x38000000])
         #expect(pages[0].size == 4096)
         #expect(pages[0].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 0x40), .init(dimm: "nmem1", handle: 0x101, offset: 0)])
-        #expect(pages[1].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 8)])
+        #expect(pages[1].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 8), .init(dimm: "nmem1", handle: 0x101, offset: 0x10)])
         #expect(pages.allSatisfy { $0.sharedWith.isEmpty })
         // A region whose DIMM has no hint has no page, but a known empty list.
         #expect(t.region(named: "region1")?.flushHintPages == [])
@@ -75,5 +75,40 @@ import Testing
         let list = NdctlList(first: a, next: { p in seen.append(p); return p == a ? b : nil })
         #expect(Array(list) == [a, b])
         #expect(seen == [a, b])
+    }
+
+    // Issue 13: pages come only from the hints Linux uses, 2^ilog2(smallest non-zero count).
+
+    @Test func threeHintsPerDIMMPageOnlyTheFirstTwo() throws {
+        // Each DIMM's third hint is alone in its own page: the kernel never claims that page.
+        let t = Fixtures.topology().attachingFlushHints([
+            0x1: [0x37fff000, 0x37fff040, 0x37ffd000],
+            0x101: [0x37fff100, 0x37fff140, 0x37ffc000],
+        ])
+        let pages = try #require(t.region(named: "region0")?.flushHintPages)
+        #expect(pages.map(\.page) == [0x37fff000])
+        #expect(pages[0].hints.map(\.offset) == [0, 0x40, 0x100, 0x140])
+        // The DIMMs still show every hint the NFIT lists.
+        #expect(t.dimm(named: "nmem0")?.flushHints?.count == 3)
+    }
+
+    @Test func unequalCountsInAnInterleaveUseTheSmallest() throws {
+        let t = Fixtures.topology().attachingFlushHints([
+            0x1: [0x37fff000, 0x37fff040],
+            0x101: [0x37ffe000, 0x37ffe040, 0x37ffd000, 0x37ffd040],
+        ])
+        let pages = try #require(t.region(named: "region0")?.flushHintPages)
+        #expect(pages.map(\.page) == [0x37ffe000, 0x37fff000])
+        #expect(pages.flatMap(\.hints).count == 4)
+        #expect(FlushHintPage.usableHintCount(t.allDIMMs.filter { $0.dev != "nmem2" }) == 2)
+    }
+
+    @Test func aDIMMWithoutAHandleHasUnknownHints() {
+        var topo = Fixtures.topology()
+        topo.buses[0].dimms[1].handle = nil
+        let t = topo.attachingFlushHints([0x1: [0x37fff000], 0x101: [0x37fff040]])
+        #expect(t.dimm(named: "nmem0")?.flushHints == [0x37fff000])
+        // Unknown, not "none": no plan may say none or passthrough on it.
+        #expect(t.dimm(named: "nmem1")?.flushHints == nil)
     }
 }

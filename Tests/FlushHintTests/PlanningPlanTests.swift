@@ -2,7 +2,8 @@ import Testing
 import NFIT
 @testable import FlushHint
 
-/// A 2-way interleaved region whose DIMMs have hints in two pages.
+/// A 2-way interleaved region whose DIMMs have hints in two pages; nmem1 has 3 hints, of which
+/// Linux uses 2 (2^ilog2 of the smallest count, nmem0's 2), so its third is never mapped.
 private func twoWay(deepFlush: Int? = 1, enabled: Bool = true) -> RegionFacts {
     RegionFacts(name: "region0", enabled: enabled, persistenceDomain: "memory_controller", deepFlush: deepFlush, dimms: [
         DIMM(name: "nmem0", handle: 0x0001, hints: [0x37fff000, 0x37fff040]),
@@ -50,7 +51,8 @@ struct PlanningPlanTests {
         ]))
         #expect(plan.ranges[1].page == 0x3800_0000)
         #expect(plan.ranges[1].size == 4096)
-        #expect(plan.ranges[1].hints.map(\.offset) == [0x100, 0x140, 0x180])
+        // nmem1's third hint (0x180) is past the prefix the kernel uses: not mapped.
+        #expect(plan.ranges[1].hints.map(\.offset) == [0x100, 0x140])
         #expect(plan.guest?.guestAddress(ofPage: 0) == 0xfee0_0000)
         #expect(plan.guest?.guestAddress(ofPage: 1) == 0xfee0_1000)
 
@@ -59,7 +61,7 @@ struct PlanningPlanTests {
         #expect(guest.dimms.map(\.position) == [0, 1])
         #expect(guest.dimms.map(\.handle) == [0x0001, 0x0101])
         #expect(guest.dimms[0].hints == [0xfee0_0000, 0xfee0_0040])
-        #expect(guest.dimms[1].hints == [0xfee0_1100, 0xfee0_1140, 0xfee0_1180])
+        #expect(guest.dimms[1].hints == [0xfee0_1100, 0xfee0_1140])
         #expect(guest.dimms[1].hostDIMM == "nmem1")
     }
 
@@ -86,7 +88,7 @@ struct PlanningPlanTests {
         let layout = try guest.nfitLayout(regionBase: 0x1_0000_0000, regionSize: 0x400_0000)
         #expect(layout.regions.count == 1)
         #expect(layout.regions[0].dimms == [NFITLayout.DIMM(handle: 0x0001, hints: [0xfee0_0000, 0xfee0_0040]),
-                                            NFITLayout.DIMM(handle: 0x0101, hints: [0xfee0_1100, 0xfee0_1140, 0xfee0_1180])])
+                                            NFITLayout.DIMM(handle: 0x0101, hints: [0xfee0_1100, 0xfee0_1140])])
         // The table it builds lists each guest DIMM's hints under its own handle.
         let table = try layout.makeTable()
         let hints = table.subtables.compactMap { sub -> NFITFlushHintAddress? in
@@ -382,5 +384,79 @@ struct PlanningPlanTests {
         noNFIT.hasFlushHints = false
         let unknown = RegionFacts(region: noNFIT.allRegions[0], topology: noNFIT)
         #expect(unknown.dimms.allSatisfy { $0.flushHints == nil })
+    }
+
+    // MARK: issue 13 — a DIMM that dropped out, a handle that is unknown
+
+    /// A 2-way region of which libndctl resolved only nmem0's mapping.
+    private func oneOfTwoRead(hints: [UInt64]) -> (Topology, Region) {
+        var region = Region(id: 0, dev: "region0", size: 0x200_0000, interleaveWays: 2,
+                            mappings: [Mapping(dimm: "nmem0", offset: 0, length: 0x100_0000, position: 0)],
+                            deepFlush: 1)
+        region.unresolvedMappings = ["nmem1"]
+        let topology = Topology(buses: [Bus(id: 0, provider: "ACPI.NFIT", dev: "ndbus0",
+                                            dimms: [DIMM(id: 0, dev: "nmem0", handle: 0x1)], regions: [region])])
+        let joined = topology.attachingFlushHints([0x1: hints])
+        return (joined, joined.allRegions[0])
+    }
+
+    @Test func aRegionMissingADIMMIsNeverPassthrough() throws {
+        let (topology, region) = oneOfTwoRead(hints: [0x37fff000])
+        let facts = RegionFacts(region: region, topology: topology)
+        #expect(facts.incomplete?.contains("nmem1") == true)
+        #expect(!HostPlanning.needsChecks(facts))
+        let plan = try Planner.plan(backend: devdax, region: facts, checks: goodChecks(facts))
+        #expect(plan.method == .deepFlush)
+        #expect(plan.reason.contains("missing: nmem1"))
+    }
+
+    @Test func aRegionMissingADIMMIsNeverNone() throws {
+        // The DIMM read has no hints; the one not read may have some.
+        let (topology, region) = oneOfTwoRead(hints: [])
+        let facts = RegionFacts(region: region, topology: topology)
+        let plan = try Planner.plan(backend: devdax, region: facts, checks: [])
+        #expect(plan.method == .deepFlush)
+        // Without deep_flush, a device-dax backend has no safe method: an error, not "none".
+        var noDeepFlush = facts
+        noDeepFlush.deepFlush = 0
+        #expect(throws: PlanError.self) { try Planner.plan(backend: devdax, region: noDeepFlush, checks: []) }
+    }
+
+    @Test func aMappingWhoseDIMMTheBusDoesNotListIsIncomplete() throws {
+        let region = Region(id: 0, dev: "region0", size: 0x200_0000,
+                            mappings: [Mapping(dimm: "nmem0", offset: 0, length: 0x100_0000, position: 0),
+                                       Mapping(dimm: "nmem7", offset: 0, length: 0x100_0000, position: 1)],
+                            deepFlush: 1)
+        let topology = Topology(buses: [Bus(id: 0, provider: "ACPI.NFIT", dev: "ndbus0",
+                                            dimms: [DIMM(id: 0, dev: "nmem0", handle: 0x1)], regions: [region])])
+            .attachingFlushHints([0x1: [0x37fff000]])
+        let facts = RegionFacts(region: topology.allRegions[0], topology: topology)
+        #expect(facts.incomplete?.contains("nmem7") == true)
+        #expect(try Planner.plan(backend: devdax, region: facts, checks: goodChecks(facts)).method == .deepFlush)
+    }
+
+    @Test func anUnknownHandleIsNeverNone() throws {
+        // Both DIMMs without hints would be "none"; one of them without a handle is unknown.
+        let facts = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
+            DIMM(name: "nmem0", handle: 1, hints: []), DIMM(name: "nmem1", handle: nil, hints: nil),
+        ])
+        let plan = try Planner.plan(backend: devdax, region: facts, checks: [])
+        #expect(plan.method == .deepFlush)
+        #expect(plan.reason.contains("handles of nmem1 are unknown"))
+    }
+
+    @Test func unequalHintCountsPassThroughOnlyThePrefix() throws {
+        // 2 and 4 hints: Linux writes the first 2 of each, so only their pages are mapped; the
+        // page of nmem1's last two (0x38001000, which /proc/iomem does not claim) is not needed.
+        let facts = RegionFacts(name: "region0", enabled: true, persistenceDomain: "memory_controller", deepFlush: 1, dimms: [
+            DIMM(name: "nmem0", handle: 1, hints: [0x37fff000, 0x37fff040]),
+            DIMM(name: "nmem1", handle: 2, hints: [0x3800_0000, 0x3800_0040, 0x3800_1000, 0x3800_1040]),
+        ])
+        #expect(facts.hintPages.map(\.page) == [0x37fff000, 0x3800_0000])
+        let plan = try Planner.plan(backend: devdax, region: facts, checks: goodChecks(facts), guestBase: 0x1_0000_0000)
+        #expect(plan.method == .passthrough)
+        #expect(plan.ranges.map(\.page) == [0x37fff000, 0x3800_0000])
+        #expect(plan.guest?.dimms.map(\.hints.count) == [2, 2])
+        #expect(try FlushSchedule(region: facts).pages == [0x37fff000, 0x3800_0000])
     }
 }

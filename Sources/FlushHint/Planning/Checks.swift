@@ -257,10 +257,14 @@ public enum DevMemChecks {
                          finding: "Page \(p) overlaps \(names), which is not an nd bus claim; a guest must not reach another device's registers.",
                          fix: "Check the NFIT's flush hint addresses; flushctl refuses pages other devices use.")
         case .nothing(let containers):
+            // The checks run for enabled regions only, whose bus has claimed every hint page the
+            // kernel flushes through. A page nobody claims is one the kernel does not use (a
+            // hint past the 2^ilog2 prefix) or an NFIT it disagrees with: it holds no uncached
+            // memory type, so a VMM mapping it without O_SYNC would get write-back memory.
             let inside = containers.isEmpty ? "" : " (it lies only in \(containers.map { "'\($0)'" }.joined(separator: ", ")))"
-            return Check(id: .iomemOwner, page: page, verdict: .warn,
-                         finding: "No driver claims page \(p)\(inside); the nd bus claims hint pages when \(region) is enabled.",
-                         fix: "Enable \(region) (ndctl enable-region \(region)) and check again.")
+            return Check(id: .iomemOwner, page: page, verdict: .fail,
+                         finding: "No driver claims page \(p)\(inside), although \(region)'s nd bus claims every hint page the kernel flushes through; the kernel does not use this page, so mapping it is neither known to flush nor known to be uncached.",
+                         fix: "Check the NFIT's flush hint addresses against /proc/iomem; if \(region) was just enabled, check again.")
         case .addressesHidden:
             return Check(id: .iomemOwner, page: page, verdict: .unknown,
                          finding: "/proc/iomem shows zeroed addresses to this unprivileged reader, so the owner of page \(p) is unknown.",

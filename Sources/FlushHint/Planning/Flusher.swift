@@ -20,16 +20,10 @@ public struct FlushSchedule: Sendable, Equatable {
 
     /// The schedule for `region`'s DIMMs in interleave order.
     public init(region: RegionFacts) throws(HostError) {
-        var usable = Int.max
-        for dimm in region.dimms {
-            let n = dimm.flushHints?.count ?? 0
-            if n > 0 { usable = min(usable, n) }
-        }
-        guard usable != Int.max else {
+        let count = FlushHintPage.usableHintCount(region.dimms)
+        guard count > 0 else {
             throw HostError(path: region.name.dev, operation: "schedule", message: "no DIMM of \(region.name) has flush hints")
         }
-        // 2^ilog2(n): the largest power of two not above n.
-        let count = 1 << (Int.bitWidth - 1 - usable.leadingZeroBitCount)
         var lanes: [[UInt64]] = []
         var dimms: [String] = []
         var firsts: Set<UInt64> = []

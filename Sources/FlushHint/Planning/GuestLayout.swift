@@ -35,9 +35,11 @@ public struct GuestLayout: Sendable, Equatable {
     /// guest address `base`. A hint whose page is not among them is left out, which
     /// ``Planner`` never lets happen (every hint's page is mapped).
     static func mirroring(region: RegionFacts, pages: [FlushHintPage], base: UInt64) -> GuestLayout {
+        // The guest gets the hints the host's kernel uses, so both rotate over the same ones.
+        let usable = FlushHintPage.usableHintCount(region.dimms)
         var dimms: [GuestDIMM] = []
         for (position, dimm) in region.dimms.enumerated() {
-            let hints = (dimm.flushHints ?? []).compactMap { hint -> UInt64? in
+            let hints = (dimm.flushHints ?? []).prefix(usable).compactMap { hint -> UInt64? in
                 let page = FlushHintPage.page(of: hint)
                 return pages.firstIndex { $0.page == page }.map { base + UInt64($0) * FlushHintPage.pageSize + (hint - page) }
             }

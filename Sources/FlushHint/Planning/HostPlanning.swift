@@ -33,7 +33,8 @@ public enum HostPlanning {
     /// Whether a plan for `facts` could pass through, so its checks matter: the region is
     /// enabled and every DIMM has hints (refresh runs them once per such region).
     public static func needsChecks(_ facts: RegionFacts) -> Bool {
-        facts.enabled && !facts.dimms.isEmpty && facts.dimms.allSatisfy { !($0.flushHints ?? []).isEmpty }
+        facts.enabled && facts.incomplete == nil && !facts.dimms.isEmpty
+            && facts.dimms.allSatisfy { !($0.flushHints ?? []).isEmpty }
     }
 
     /// The checks for mapping `facts`' hint pages, with the mmap proof tried on each page

@@ -20,6 +20,10 @@ public struct RegionFacts: Sendable, Equatable {
     public var dimms: [DIMM]
     /// For each hint page, the other regions whose DIMMs have hints in it.
     public var sharedPages: [UInt64: [String]] = [:]
+    /// Why the DIMMs above may not be all of the region's (a mapping libndctl could not resolve,
+    /// a DIMM the bus does not list); `nil` when they are. A plan on an incomplete region is
+    /// never passthrough or none: either could leave a DIMM unflushed.
+    public var incomplete: String? = nil
 
 }
 
@@ -42,8 +46,18 @@ extension RegionFacts {
         for page in region.flushHintPages ?? [] where !page.sharedWith.isEmpty {
             shared[page.page] = page.sharedWith
         }
+        var incomplete: [String] = []
+        if region.mappings.count != Int(region.interleaveWays) || !region.unresolvedMappings.isEmpty {
+            let missing = region.unresolvedMappings.isEmpty ? "" : " (missing: \(region.unresolvedMappings.joined(separator: ", ")))"
+            incomplete.append("\(region.dev) interleaves \(region.interleaveWays) DIMM\(region.interleaveWays == 1 ? "" : "s") but libndctl resolved \(region.mappings.count) mapping\(region.mappings.count == 1 ? "" : "s")\(missing)")
+        }
+        let unlisted = region.mappings.map(\.dimm).filter { topology.dimm(named: $0) == nil }
+        if !unlisted.isEmpty {
+            incomplete.append("\(unlisted.joined(separator: ", ")) of \(region.dev) \(unlisted.count == 1 ? "is" : "are") not among the bus's DIMMs")
+        }
         self.init(name: region.name, enabled: region.enabled, persistenceDomain: region.persistenceDomain,
-                  deepFlush: region.deepFlush, dimms: dimms, sharedPages: shared)
+                  deepFlush: region.deepFlush, dimms: dimms, sharedPages: shared,
+                  incomplete: incomplete.isEmpty ? nil : incomplete.joined(separator: "; "))
     }
 
     /// The sysfs file whose write of "1" makes the kernel flush the region.
@@ -231,8 +245,15 @@ public enum Planner {
             throw .noSafeMethod("\(backend.path): \(why), and \(region.deepFlushPath) \(deepFlushState), so no method can make the guest's writes durable")
         }
 
+        if let why = region.incomplete {
+            return try fallback("\(why), so a plan on the DIMMs read could leave one unflushed")
+        }
         if region.dimms.isEmpty {
             return try fallback("\(region.name) has no DIMMs in the NFIT, so whether it needs flush hints is unknown")
+        }
+        let noHandle = region.dimms.filter { $0.handle == nil }
+        if !noHandle.isEmpty {
+            return try fallback("the NFIT handles of \(names(noHandle)) are unknown, so their flush hints are unknown")
         }
         let unknown = region.dimms.filter { $0.flushHints == nil }
         if !unknown.isEmpty {
