@@ -82,6 +82,21 @@ struct PlanningChecksTests {
         #expect(DevMemChecks.owner(page: 0x37fff000, iomem: failed, region: "region0").verdict == .unknown)
     }
 
+    /// An nd bus claim nested in a device's range (a PCI BAR that no driver holds busy, so the
+    /// kernel let the claim nest) is that device's registers, not the bus's; nested in firmware's
+    /// Reserved range or a PCI bus window it is the bus's.
+    @Test func aClaimInsideADeviceIsTheDevices() throws {
+        let map: Result<IOMemMap, HostError> = .success(try IOMemMap.parse("""
+        40000000-febfffff : PCI Bus 0000:00
+          fd000000-fdffffff : 0000:00:02.0
+            fd000000-fd000fff : ndbus0
+          fe000000-fe000fff : ndbus0
+        """))
+        let inBAR = DevMemChecks.owner(page: 0xfd00_0000, iomem: map, region: "region0")
+        #expect(inBAR.verdict == .fail && inBAR.finding.contains("0000:00:02.0"), "\(inBAR)")
+        #expect(DevMemChecks.owner(page: 0xfe00_0000, iomem: map, region: "region0").verdict == .ok)
+    }
+
     @Test func sharedPageWarns() {
         let alone = DevMemChecks.sharing(FlushHintPage(page: 0x37fff000, hints: []), region: "region0")
         #expect(alone.verdict == .ok)

@@ -424,6 +424,13 @@ struct PlanLayout {
     struct Region {
         let dimms: [DIMM]
         var allHints: [UInt64] { dimms.flatMap(\.hints) }
+        /// How many hints of each DIMM Linux uses: 2^ilog2 of the smallest non-zero count.
+        var usable: Int {
+            let smallest = dimms.map(\.hints.count).filter { $0 > 0 }.min() ?? 0
+            return smallest == 0 ? 0 : 1 << (Int.bitWidth - 1 - smallest.leadingZeroBitCount)
+        }
+        /// The pages of the hints Linux uses, ascending.
+        var usablePages: [UInt64] { Set(dimms.flatMap { $0.hints.prefix(usable) }.map { $0 & ~0xfff }).sorted() }
     }
     let regions: [Region]
     var allHints: [UInt64] { regions.flatMap(\.allHints) }
@@ -495,8 +502,7 @@ enum PlanHints {
         #expect(Set(written.keys) == Set(layout.allHints), "every hint read: \(written)", sourceLocation: sourceLocation)
         var ones: Set<UInt64> = []
         for (index, region) in layout.regions.enumerated() {
-            let smallest = region.dimms.map(\.hints.count).filter { $0 > 0 }.min() ?? 0
-            let usable = smallest == 0 ? 0 : 1 << (Int.bitWidth - 1 - smallest.leadingZeroBitCount)
+            let usable = region.usable
             for dimm in region.dimms {
                 let set = dimm.hints.filter { written[$0] == 1 }
                 ones.formUnion(set)
@@ -567,10 +573,10 @@ enum PlanJSON {
         }, uniquingKeysWith: { a, _ in a })
         let dimms = layout.regions[region].dimms
         #expect(names.count == dimms.count, "plan dimms: \(plan["dimms"] ?? "none")", sourceLocation: sourceLocation)
-        let pages = Set(dimms.flatMap(\.hints).map { $0 & ~0xfff }).sorted()
-        let expected = pages.map { page in
+        let usable = layout.regions[region].usable
+        let expected = layout.regions[region].usablePages.map { page in
             Range(offset: page, length: 4096, guestAddress: nil, hints: dimms.flatMap { dimm in
-                dimm.hints.filter { $0 & ~0xfff == page }.map {
+                dimm.hints.prefix(usable).filter { $0 & ~0xfff == page }.map {
                     Hint(dimm: names[UInt64(dimm.handle)] ?? "?", handle: UInt64(dimm.handle), offset: $0 - page)
                 }
             })

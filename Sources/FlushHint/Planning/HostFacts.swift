@@ -174,6 +174,10 @@ public struct IOMemMap: Equatable, Sendable {
             return .otherDevice(hits.map(\.resource).filter { !$0.isContainer })
         }
         let containers = claim.ancestors
+        // A claim nested in a device's own range (a PCI BAR no driver holds busy) is still
+        // that device's registers: only firmware-reserved ranges and bus windows may hold it.
+        let devices = containers.filter { !$0.isContainer && !$0.isNDBus }
+        if !devices.isEmpty { return .otherDevice(devices) }
         let others = hits.map(\.resource).filter { r in r != claim.resource && !containers.contains(r) }
         if !others.isEmpty { return .otherDevice(others) }
         return .ndBus(name: claim.resource.name, containers: containers.map(\.name))
