@@ -33,11 +33,12 @@ let package = Package(
         .target(name: "NFIT"),
         // json-c style pretty printing with keys in a fixed order, as ndctl prints.
         .target(name: "OrderedJSON"),
-        // The host: topology through libndctl, flush-hint pages, plans, flushing.
+        // The host: topology through libndctl, flush-hint pages, plans, flushing, the cache, and
+        // the JSON of its models (list, plan, check), which the cache document carries too.
         .target(
             name: "FlushHint",
             dependencies: [
-                "CNdctl", "CMMIO", "CZlib", "NFIT",
+                "CNdctl", "CMMIO", "CZlib", "NFIT", "OrderedJSON",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -48,8 +48,12 @@ struct RefreshCommand: ParsableCommand {
             if access("/run/systemd/system", F_OK) == 0 {
                 // systemd-udevd kills what its RUN+= programs leave in its cgroup once the
                 // queue is idle: hand the refresh to systemd as a transient service instead.
-                try Self.systemdRun(cache: cache, group: group, startedAt: started)
-                return
+                // Without systemd-run (a minimal image), a new session is the next best thing.
+                if let tool = Self.systemdRunPaths.first(where: { access($0, X_OK) == 0 }) {
+                    try Self.systemdRun(tool, cache: cache, group: group, startedAt: started)
+                    return
+                }
+                FileHandleStderr.write("flushctl refresh: note: systemd runs this host but systemd-run is not in \(Self.systemdRunPaths.joined(separator: " or ")); refreshing in a new session instead\n")
             }
             switch fork() {
             case -1:
@@ -70,22 +74,26 @@ struct RefreshCommand: ParsableCommand {
         }
         // The host is read under the cache's lock, after the snapshot time is taken, so a
         // refresh that started before that time may skip: the document already has its event.
-        let generation = try TopologyCache.write(path: cache, startedAt: started) { generation, snapshot in
-            try Self.document(generation: generation, snapshot: snapshot, group: group.flatMap { name in gid.map { (name, $0) } })
-        }
-        if let generation {
+        let outcome = try TopologyCache.refresh(path: cache, startedAt: started,
+                                                group: group.flatMap { name in gid.map { (name, $0) } },
+                                                log: { FileHandleStderr.write("flushctl refresh: \($0)\n") })
+        if let generation = outcome.generation {
             FileHandleStderr.write("flushctl refresh: wrote \(cache) generation \(generation)\n")
         } else {
             FileHandleStderr.write("flushctl refresh: \(cache) was written after this refresh started; nothing to do\n")
         }
+        // The cache is written whatever --group met; say what failed, and exit 1.
+        for failure in outcome.groupFailures {
+            FileHandleStderr.write("flushctl refresh: error: --group \(group ?? ""): \(failure)\n")
+        }
+        if !outcome.groupFailures.isEmpty { throw ExitCode(1) }
     }
 
+    /// Where systemd-run is looked for.
+    static let systemdRunPaths = ["/usr/bin/systemd-run", "/bin/systemd-run"]
+
     /// Queues `flushctl refresh` as a transient systemd service (`systemd-run --no-block`).
-    static func systemdRun(cache: String, group: String?, startedAt: Int64) throws {
-        let candidates: [String] = ["/usr/bin/systemd-run", "/bin/systemd-run"]
-        guard let tool = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw HostError(message: "--detach: systemd runs this host but systemd-run was not found in /usr/bin or /bin")
-        }
+    static func systemdRun(_ tool: String, cache: String, group: String?, startedAt: Int64) throws {
         var selfPath = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &selfPath, selfPath.count - 1)
         guard n > 0 else { throw HostError(message: "--detach: cannot read /proc/self/exe: \(String(cString: strerror(errno)))") }
@@ -102,100 +110,5 @@ struct RefreshCommand: ParsableCommand {
             if errno != EINTR { throw HostError(message: "--detach: waitpid for \(tool) failed: \(String(cString: strerror(errno)))") }
         }
         guard status == 0 else { throw HostError(message: "--detach: \(arguments.joined(separator: " ")) failed (wait status \(status))") }
-    }
-
-    /// Reads the host and formats the cache document; with `group`, hands the device-dax
-    /// devices to it on the way.
-    static func document(generation: UInt64, snapshot: Int64, group: (name: String, gid: gid_t)?) throws -> [UInt8] {
-        let read = try HostSnapshot.read()
-        // A cache without hints would only make readers fall back: refuse instead.
-        if let error = read.nfitError {
-            if error.reason == .permissionDenied { throw HostError(message: "\(error); refresh must run as root (the udev rule runs it so)") }
-            FileHandleStderr.write("flushctl refresh: note: flush hints unknown: \(error)\n")
-        }
-        let topology = read.topology
-
-        var options = ListOptions()
-        options.buses = true; options.dimms = true; options.regions = true; options.namespaces = true
-        let listing = try topology.listing(options)
-
-        // Root's checks once per region that could pass through.
-        let host = HostFacts.readRunning()
-        var regionsJSON: [JSONValue] = []
-        var checksByRegion: [String: [Check]] = [:]
-        for summary in TopologyCache.regions(of: topology) {
-            var members: [(String, JSONValue)] = [
-                ("dev", .string(summary.dev)),
-                ("enabled", .bool(summary.enabled)),
-                ("size", .integer(summary.size)),
-                ("dimms", .array(summary.dimms.map { d in
-                    var m: [(String, JSONValue)] = [("dev", .string(d.dev))]
-                    if let h = d.handle { m.append(("handle", .hex(h))) }
-                    return .object(m)
-                })),
-            ]
-            if let region = topology.region(named: summary.dev) {
-                let facts = RegionFacts(region: region, topology: topology)
-                if HostPlanning.needsChecks(facts) {
-                    let checks = HostPlanning.checks(for: facts, host: host)
-                    checksByRegion[summary.dev] = checks
-                    members.append(("checks", .array(checks.map(checkToJSON))))
-                }
-            }
-            regionsJSON.append(.object(members))
-        }
-
-        var plans: [JSONValue] = []
-        var daxDevices: [String] = []
-        for region in topology.allRegions where region.enabled {
-            let facts = RegionFacts(region: region, topology: topology)
-            for ns in region.namespaces where ns.enabled {
-                if let chardev = ns.chardev { daxDevices.append("/dev/" + chardev) }
-                for path in [ns.chardev, ns.blockdev].compactMap({ $0 }).map({ "/dev/" + $0 }) {
-                    do {
-                        let backend = try BackendProbe.inspect(path: path)
-                        let plan = try Planner.plan(backend: backend, region: facts, checks: checksByRegion[region.dev] ?? [])
-                        plans.append(planToJSON(PlanReport(plan: plan, checks: [], note: nil, region: facts)))
-                    } catch {
-                        plans.append(.object([("backend", .string(path)), ("region", .string(region.dev)), ("error", .string("\(error)"))]))
-                    }
-                }
-            }
-        }
-
-        if let group {
-            for path in daxDevices {
-                // chgrp, then add group read/write to whatever mode udev gave the node.
-                guard chown(path, uid_t.max, group.gid) == 0 else {
-                    throw HostError(message: "chgrp \(group.name) \(path) failed: \(String(cString: strerror(errno)))")
-                }
-                var st = stat()
-                guard stat(path, &st) == 0, chmod(path, (st.st_mode & 0o7777) | 0o060) == 0 else {
-                    throw HostError(message: "chmod g+rw \(path) failed: \(String(cString: strerror(errno)))")
-                }
-            }
-        }
-
-        let now = TopologyCache.currentUnixTime()
-        var doc: [(String, JSONValue)] = [
-            ("format", .string(TopologyCache.formatName)),
-            ("version", .integer(TopologyCache.formatVersion)),
-            ("generation", .integer(generation)),
-            ("timestamp", .string(TopologyCache.iso8601(now))),
-            ("unix_time", .integer(now)),
-            ("snapshot_boottime_ns", .integer(snapshot)),
-            ("boot_id", .string(try TopologyCache.currentBootID())),
-            ("kernel", .string(TopologyCache.kernelRelease())),
-            ("flush_hints", .bool(topology.hasFlushHints)),
-        ]
-        if let devices = read.deviceHints {
-            doc.append(("hints_by_handle", .array(devices.sorted { $0.handle < $1.handle }.map { device in
-                .object([("handle", .hex(device.handle)), ("flush_hints", .array(device.addresses.map { .hex($0) }))])
-            })))
-        }
-        doc.append(("regions", .array(regionsJSON)))
-        doc.append(("topology", listing.isEmpty ? JSONValue.array([]) : listingToJSON(listing)))
-        doc.append(("plans", .array(plans)))
-        return Array((JSONValue.object(doc).prettyPrinted() + "\n").utf8)
     }
 }

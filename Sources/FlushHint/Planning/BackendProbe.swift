@@ -29,7 +29,8 @@ public enum BackendProbe {
     public static func inspect(path: String, sysfs: String = "/sys") throws(HostError) -> Backend {
         var st = stat()
         if stat(path, &st) != 0 {
-            throw HostError(path: path, operation: "stat", errno: Errno(rawValue: errno))
+            let error = Errno(rawValue: errno)
+            throw HostError(path: path, message: "cannot stat: \(error)", errno: error)
         }
         switch st.st_mode & S_IFMT {
         case S_IFCHR:

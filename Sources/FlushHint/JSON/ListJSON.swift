@@ -1,13 +1,12 @@
-import FlushHint
 import OrderedJSON
 
-// The JSON of `flushctl list`: one function per object type, keys and order as ndctl 76's
+// The JSON of `flushctl list` (and of the cache's `topology`): one function per object type, keys and order as ndctl 76's
 // util_*_to_json, then flushctl's own keys. `-u` changes how numbers print, not which keys.
 
 /// The whole output, laid out as ndctl's list_display: buses as an array; else, when more than
 /// one kind is listed, an object {"dimms", "regions", "namespaces"}; else the one array. An
 /// array of one element prints as that element only with `-u`, as in ndctl.
-func listingToJSON(_ listing: Listing) -> JSONValue {
+public func listingToJSON(_ listing: Listing) -> JSONValue {
     let o = listing.options
     func display(_ array: [JSONValue]) -> JSONValue {
         (o.human && array.count == 1) ? array[0] : .array(array)
@@ -32,17 +31,17 @@ func listingToJSON(_ listing: Listing) -> JSONValue {
 }
 
 /// A size: plain bytes, or ndctl's "126.00 GiB (135.29 GB)" with `-u` (from 5000 KiB up).
-func sizeJSON(_ bytes: UInt64, _ o: ListOptions) -> JSONValue {
+public func sizeJSON(_ bytes: UInt64, _ o: ListOptions) -> JSONValue {
     if o.human, let text = NdctlFormat.humanSize(bytes) { return .string(text) }
     return .integer(bytes)
 }
 
 /// A number ndctl shows in hex with `-u` (handles, offsets, cookies), decimal otherwise.
-func hexableJSON(_ value: UInt64, _ o: ListOptions) -> JSONValue {
+public func hexableJSON(_ value: UInt64, _ o: ListOptions) -> JSONValue {
     o.human ? .string(NdctlFormat.hex(value)) : .integer(value)
 }
 
-func busEntryToJSON(_ entry: Listing.BusEntry, _ o: ListOptions) -> JSONValue {
+public func busEntryToJSON(_ entry: Listing.BusEntry, _ o: ListOptions) -> JSONValue {
     guard case .object(var members) = busToJSON(entry.bus, o) else { return .null }
     if let d = entry.dimms { members.append(("dimms", .array(d.map { dimmToJSON($0, o) }))) }
     if let r = entry.regions { members.append(("regions", .array(r.map { regionEntryToJSON($0, o) }))) }
@@ -50,13 +49,13 @@ func busEntryToJSON(_ entry: Listing.BusEntry, _ o: ListOptions) -> JSONValue {
     return .object(members)
 }
 
-func busToJSON(_ bus: Bus, _ o: ListOptions) -> JSONValue {
+public func busToJSON(_ bus: Bus, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [("provider", .string(bus.provider)), ("dev", .string(bus.dev))]
     if let active = bus.scrubActive { m.append(("scrub_state", .string(active ? "active" : "idle"))) }
     return .object(m)
 }
 
-func dimmToJSON(_ dimm: DIMM, _ o: ListOptions) -> JSONValue {
+public func dimmToJSON(_ dimm: DIMM, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [("dev", .string(dimm.dev))]
     if let id = dimm.uniqueID { m.append(("id", .string(id))) }
     if let handle = dimm.handle { m.append(("handle", hexableJSON(UInt64(handle), o))) }
@@ -73,7 +72,7 @@ func dimmToJSON(_ dimm: DIMM, _ o: ListOptions) -> JSONValue {
     return .object(m)
 }
 
-func regionEntryToJSON(_ entry: Listing.RegionEntry, _ o: ListOptions) -> JSONValue {
+public func regionEntryToJSON(_ entry: Listing.RegionEntry, _ o: ListOptions) -> JSONValue {
     let r = entry.region
     var m: [(String, JSONValue)] = [("dev", .string(r.dev)), ("size", sizeJSON(r.size, o))]
     if let align = r.align { m.append(("align", sizeJSON(align, o))) }
@@ -95,7 +94,7 @@ func regionEntryToJSON(_ entry: Listing.RegionEntry, _ o: ListOptions) -> JSONVa
     return .object(m)
 }
 
-func mappingToJSON(_ mapping: Mapping, _ o: ListOptions) -> JSONValue {
+public func mappingToJSON(_ mapping: Mapping, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [
         ("dimm", .string(mapping.dimm)),
         ("offset", hexableJSON(mapping.offset, o)),
@@ -105,7 +104,7 @@ func mappingToJSON(_ mapping: Mapping, _ o: ListOptions) -> JSONValue {
     return .object(m)
 }
 
-func flushHintPageToJSON(_ page: FlushHintPage, _ o: ListOptions) -> JSONValue {
+public func flushHintPageToJSON(_ page: FlushHintPage, _ o: ListOptions) -> JSONValue {
     .object([
         ("page", .hex(page.page)),
         ("size", .integer(page.size)),
@@ -114,7 +113,7 @@ func flushHintPageToJSON(_ page: FlushHintPage, _ o: ListOptions) -> JSONValue {
     ])
 }
 
-func namespaceToJSON(_ ns: Namespace, _ o: ListOptions) -> JSONValue {
+public func namespaceToJSON(_ ns: Namespace, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [("dev", .string(ns.dev))]
     if let mode = ns.mode { m.append(("mode", .string(mode.rawValue))) }
     if let map = ns.map { m.append(("map", .string(map.rawValue))) }
@@ -136,7 +135,7 @@ func namespaceToJSON(_ ns: Namespace, _ o: ListOptions) -> JSONValue {
     return .object(m)
 }
 
-func daxRegionToJSON(_ region: DaxRegion, _ o: ListOptions) -> JSONValue {
+public func daxRegionToJSON(_ region: DaxRegion, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [("id", .integer(region.id))]
     if let size = region.size { m.append(("size", sizeJSON(size, o))) }
     if region.availableSize > 0 { m.append(("available_size", sizeJSON(region.availableSize, o))) }
@@ -147,7 +146,7 @@ func daxRegionToJSON(_ region: DaxRegion, _ o: ListOptions) -> JSONValue {
     return .object(m)
 }
 
-func daxDeviceToJSON(_ dev: DaxDevice, _ o: ListOptions) -> JSONValue {
+public func daxDeviceToJSON(_ dev: DaxDevice, _ o: ListOptions) -> JSONValue {
     var m: [(String, JSONValue)] = [("chardev", .string(dev.chardev)), ("size", sizeJSON(dev.size, o))]
     if let target = dev.targetNode { m.append(("target_node", .integer(target))) }
     if let align = dev.align { m.append(("align", sizeJSON(align, o))) }

@@ -1,11 +1,10 @@
-import FlushHint
 import NFIT
 import OrderedJSON
 
 /// A plan as JSON: snake_case keys in a fixed order, physical addresses as `"0x…"` strings,
 /// handles and offsets within a page as integers, optional keys left out rather than null
 /// (ndctl's conventions: `ndctl list` prints handles and offsets as numbers).
-func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
+public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
     let plan = report.plan
     var members: [(String, JSONValue)] = [
         ("backend", .string(plan.backend)),
@@ -42,7 +41,7 @@ func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue
 }
 
 /// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).
-func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
+public func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
     .object([("regions", .array(layout.regions.map { region in
         .object([
             ("base", .hex(region.base)),
@@ -63,7 +62,7 @@ private func planHandle(_ handle: UInt32) -> String {
 }
 
 /// A plan's DIMM: name, handle, hints (`flush_hints` left out when unknown).
-func planDIMMToJSON(_ dimm: DIMM) -> JSONValue {
+public func planDIMMToJSON(_ dimm: DIMM) -> JSONValue {
     var d: [(String, JSONValue)] = [("dimm", .string(dimm.dev))]
     if let handle = dimm.handle { d.append(("handle", .integer(handle))) }
     if let hints = dimm.flushHints { d.append(("flush_hints", .array(hints.map { .hex($0) }))) }
@@ -71,7 +70,7 @@ func planDIMMToJSON(_ dimm: DIMM) -> JSONValue {
 }
 
 /// The guest layout, with each DIMM's NFIT flush hint structure as hex bytes.
-func guestToJSON(_ guest: GuestLayout) -> JSONValue {
+public func guestToJSON(_ guest: GuestLayout) -> JSONValue {
     .object([
         ("base", .hex(guest.base)),
         ("dimms", .array(guest.dimms.map { dimm in
@@ -90,7 +89,7 @@ func guestToJSON(_ guest: GuestLayout) -> JSONValue {
 }
 
 /// Bytes as lowercase hex pairs without separators.
-func planHexBytes(_ bytes: [UInt8]) -> String {
+public func planHexBytes(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     var text = ""
     text.reserveCapacity(bytes.count * 2)
@@ -102,7 +101,7 @@ func planHexBytes(_ bytes: [UInt8]) -> String {
 }
 
 /// A check as JSON.
-func checkToJSON(_ check: Check) -> JSONValue {
+public func checkToJSON(_ check: Check) -> JSONValue {
     var c: [(String, JSONValue)] = [("id", .string(check.id.rawValue))]
     if let page = check.page { c.append(("page", .hex(page))) }
     c.append(("verdict", .string(check.verdict.rawValue)))
@@ -111,52 +110,3 @@ func checkToJSON(_ check: Check) -> JSONValue {
     return .object(c)
 }
 
-/// The readable summary of a plan.
-func planToText(_ report: PlanReport) -> String {
-    let plan = report.plan
-    var lines: [String] = []
-    lines.append("\(plan.backend) (\(plan.backendKind)\(plan.region.map { " on \($0.dev)" } ?? "")): \(plan.method.rawValue)")
-    lines.append("  \(plan.reason)")
-    if let domain = plan.persistenceDomain { lines.append("  persistence domain: \(domain.rawValue)") }
-    for dimm in plan.dimms {
-        let handle = dimm.handle.map { " handle " + planText($0) } ?? ""
-        let hints = dimm.flushHints.map { $0.isEmpty ? "no flush hints" : $0.map(planText).joined(separator: " ") } ?? "flush hints unknown"
-        lines.append("  \(dimm.dev)\(handle): \(hints)")
-    }
-    for (index, range) in plan.ranges.enumerated() {
-        let guest = plan.guest.map { " -> guest " + planText($0.guestAddress(ofPage: index)) } ?? ""
-        let hints = range.hints.map { "\($0.dimm)+\(planText($0.offset))" }.joined(separator: " ")
-        lines.append("  map \(MappedHintPages.devMem) offset \(planText(range.page)) length \(range.size)\(guest): \(hints)")
-    }
-    if let path = plan.deepFlushPath { lines.append("  on each guest flush: write 1 to \(path)") }
-    if plan.method == .fsync { lines.append("  on each guest flush: fsync \(plan.backend)") }
-    if let guest = plan.guest {
-        lines.append("  guest NVDIMMs (base \(planText(guest.base))):")
-        for dimm in guest.dimms {
-            lines.append("    position \(dimm.position) handle \(planText(dimm.handle)) (mirrors \(dimm.hostDIMM)): \(dimm.hints.map(planText).joined(separator: " "))")
-        }
-    }
-    let notable = report.checks.filter { $0.verdict != .ok }
-    if !notable.isEmpty {
-        lines.append("  checks:")
-        for check in notable { lines.append("    " + checkToText(check)) }
-    }
-    if let note = report.note { lines.append("  note: \(note)") }
-    return lines.joined(separator: "\n")
-}
-
-/// One check on one line: verdict, id, page, finding, fix.
-func checkToText(_ check: Check) -> String {
-    let page = check.page.map { " " + planText($0) } ?? ""
-    let fix = check.fix.map { " Fix: \($0)" } ?? ""
-    return "\(check.verdict.rawValue.padding(7))\(check.id.rawValue)\(page): \(check.finding)\(fix)"
-}
-
-private func planText<T: BinaryInteger>(_ value: T) -> String { "0x" + String(value, radix: 16) }
-
-extension String {
-    /// The string padded with spaces to `width` characters.
-    fileprivate func padding(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
-    }
-}
