@@ -43,7 +43,11 @@ func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue
 
 /// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).
 func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
-    .object([("regions", .array(layout.regions.map { region in
+    var members: [(String, JSONValue)] = []
+    if let caps = layout.platformCapabilities {
+        members.append(("platform_capabilities", .array(caps.map { .string($0.rawValue) })))
+    }
+    members.append(("regions", .array(layout.regions.map { region in
         .object([
             ("base", .hex(region.base)),
             ("size", .hex(region.size)),
@@ -53,7 +57,8 @@ func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
                 return .object(d)
             })),
         ])
-    }))])
+    })))
+    return .object(members)
 }
 
 /// A handle as `0x0001`, as the layout spec writes them.
