@@ -78,8 +78,7 @@ struct QemuCommand: ParsableCommand {
         let report = try HostPlanning.plan(backendPath: backend, guestBase: guestHintBase,
                                            cache: .whenNFITUnreadable(path: TopologyCache.defaultPath))
         if let provenance = report.cache { FileHandleStderr.write("flushctl qemu: note: flush hints and checks \(provenance)\n") }
-        let probed = try BackendProbe.inspect(path: backend)
-        let geometry = try BackendProbe.geometry(of: probed)
+        let geometry = try BackendProbe.geometry(path: report.plan.backend)
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
                                          backend: geometry, request: request)
         let written = try write(recipe, to: directory)

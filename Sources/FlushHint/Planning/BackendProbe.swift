@@ -62,23 +62,23 @@ public enum BackendProbe {
     /// 5.10: then the dax region's `align`), a block device's size, a file's size.
     ///
     /// - Throws: ``HostError`` when the path cannot be examined or sysfs has no size for it.
-    public static func geometry(of backend: Backend, sysfs: String = "/sys") throws(HostError) -> QemuBackendGeometry {
+    public static func geometry(path: String, sysfs: String = "/sys") throws(HostError) -> QemuBackendGeometry {
         var st = stat()
-        if stat(backend.path, &st) != 0 {
-            throw HostError(path: backend.path, operation: "stat", errno: Errno(rawValue: errno))
+        if stat(path, &st) != 0 {
+            throw HostError(path: path, operation: "stat", errno: Errno(rawValue: errno))
         }
         switch st.st_mode & S_IFMT {
         case S_IFCHR:
             let dev = deviceNumber(UInt64(st.st_rdev))
             guard let dir = resolve("\(sysfs)/dev/char/\(dev)"), let size = SmallFile.readInteger("\(dir)/size"), size > 0 else {
-                throw HostError(path: backend.path, message: "sysfs gives no size for character device \(dev)")
+                throw HostError(path: path, message: "sysfs gives no size for character device \(dev)")
             }
             let align = SmallFile.readInteger("\(dir)/align") ?? SmallFile.readInteger("\(dir)/../dax_region/align")
             return QemuBackendGeometry(size: UInt64(size), align: align.flatMap { $0 > 0 ? UInt64($0) : nil })
         case S_IFBLK:
             let dev = deviceNumber(UInt64(st.st_rdev))
             guard let sectors = SmallFile.readInteger("\(sysfs)/dev/block/\(dev)/size"), sectors > 0 else {
-                throw HostError(path: backend.path, message: "sysfs gives no size for block device \(dev)")
+                throw HostError(path: path, message: "sysfs gives no size for block device \(dev)")
             }
             return QemuBackendGeometry(size: UInt64(sectors) * 512)
         default:
