@@ -18,6 +18,15 @@ public enum FactSource: Sendable, Equatable {
     }
 }
 
+/// What is known of the host NFIT's platform capabilities structure (type 7), from which
+/// Linux derives every region's persistence domain.
+public enum HostPlatformCapabilities: Sendable, Equatable {
+    /// The NFIT was read: its structure, or `nil` when it has none.
+    case read(NFITPlatformCapabilities?)
+    /// The NFIT was not read by this process (no privilege, the cache, no NVDIMM bus).
+    case unread
+}
+
 /// One read of the host: the topology through libndctl with every DIMM's flush hints joined
 /// by NFIT handle, and where those hints came from. The one way `list`, `plan`, `check`,
 /// `flush`, `bench` and `refresh` read the host.
@@ -34,6 +43,9 @@ public struct HostSnapshot: Sendable {
     /// The hints per NFIT device handle as read, in table order (or by handle from the cache);
     /// `nil` when unknown or not read.
     public var deviceHints: [NFITDeviceHints]? = nil
+    /// The host NFIT's platform capabilities structure, when this process read the NFIT
+    /// (``HostPlatformCapabilities/unread`` from the cache, which does not keep it).
+    public var platformCapabilities: HostPlatformCapabilities = .unread
     /// Why the NFIT could not be read, when it was tried and failed.
     public var nfitError: NFITReadError? = nil
     /// Why the flush hints are unknown, for a note; `nil` when they are known or were not needed.
@@ -64,8 +76,9 @@ public struct HostSnapshot: Sendable {
         }
         guard needsHints(live) else { return HostSnapshot(topology: live) }
         let devices: [NFITDeviceHints]
+        let capabilities: NFITPlatformCapabilities?
         do {
-            devices = try NFITFlushHints.read()
+            (devices, capabilities) = try NFITFlushHints.readFacts()
         } catch {
             var snapshot = HostSnapshot(topology: live.attachingFlushHints(nil), nfitError: error,
                                         note: "flush hints unknown: \(error)")
@@ -79,7 +92,8 @@ public struct HostSnapshot: Sendable {
             }
             return snapshot
         }
-        return HostSnapshot(topology: live.attachingFlushHints(devices), deviceHints: devices)
+        return HostSnapshot(topology: live.attachingFlushHints(devices), deviceHints: devices,
+                            platformCapabilities: .read(capabilities))
     }
 
     /// The snapshot with the cache's hints; when the cache has none (refresh could not read

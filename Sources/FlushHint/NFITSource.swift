@@ -14,7 +14,21 @@ public enum NFITFlushHints {
     /// - Throws: ``NFITReadError`` saying why the table could not be had (absent, not
     ///   readable without privilege, or not a valid NFIT).
     public static func read(path: String = defaultPath) throws(NFITReadError) -> [NFITDeviceHints] {
-        try devices(fromTableBytes: try tableBytes(path), path: path)
+        try readFacts(path: path).devices
+    }
+
+    /// The hints per device handle and the platform capabilities structure of the table at
+    /// `path`, from one read and one decode.
+    ///
+    /// - Throws: ``NFITReadError`` as ``read(path:)``.
+    public static func readFacts(path: String = defaultPath) throws(NFITReadError) -> (devices: [NFITDeviceHints], platformCapabilities: NFITPlatformCapabilities?) {
+        let bytes = try tableBytes(path)
+        do {
+            let table = try NFITTable.decode(bytes).table
+            return (table.deviceHints, table.platformCapabilities)
+        } catch {
+            throw NFITReadError(path: path, reason: .invalid(error.description))
+        }
     }
 
     /// The hints per device handle in the NFIT `bytes` (read from `path`, named in errors), in

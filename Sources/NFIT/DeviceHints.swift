@@ -21,9 +21,14 @@ extension NFITTable {
     ///
     /// - Throws: ``NFITDecodeError`` when the bytes are not a decodable NFIT.
     public static func deviceHints(decoding bytes: [UInt8]) throws(NFITDecodeError) -> [NFITDeviceHints] {
+        try decode(bytes).table.deviceHints
+    }
+
+    /// The table's Flush Hint Addresses, one entry per device handle in table order (the first
+    /// structure for a handle counts, as in the kernel).
+    public var deviceHints: [NFITDeviceHints] {
         var result: [NFITDeviceHints] = []
-        for f in try decode(bytes).table.flushHintStructures
-        where !result.contains(where: { $0.handle == f.deviceHandle.rawValue }) {
+        for f in flushHintStructures where !result.contains(where: { $0.handle == f.deviceHandle.rawValue }) {
             result.append(NFITDeviceHints(handle: f.deviceHandle.rawValue, addresses: f.hintAddresses))
         }
         return result

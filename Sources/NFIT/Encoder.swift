@@ -9,15 +9,7 @@ extension NFITTable {
     /// than 65535 bytes, a table longer than 4 GiB).
     public func encode() throws(NFITEncodeError) -> [UInt8] {
         var w = ByteWriter()
-        w.fixed(header.signature.bytes, width: 4)
-        w.u32(0)  // length, patched below
-        w.u8(header.revision)
-        w.u8(0)  // checksum, patched below
-        w.fixed(header.oemID.bytes, width: 6)
-        w.fixed(header.oemTableID.bytes, width: 8)
-        w.u32(header.oemRevision)
-        w.fixed(header.creatorID.bytes, width: 4)
-        w.u32(header.creatorRevision)
+        header.write(into: &w)
         w.u32(reserved)
         for (index, subtable) in subtables.enumerated() {
             try subtable.encode(into: &w, index: index)
@@ -25,8 +17,7 @@ extension NFITTable {
         guard w.bytes.count <= Int(UInt32.max) else {
             throw NFITEncodeError(subtableIndex: nil, field: "length", detail: "= \(w.bytes.count) exceeds 4 GiB")
         }
-        w.patchU32(UInt32(w.bytes.count), at: 4)
-        w.bytes[9] = acpiChecksum(w.bytes, checksumOffset: 9)
+        ACPITableHeader.seal(&w)
         return w.bytes
     }
 
@@ -137,5 +128,28 @@ extension NFITTable {
             offset += s.encodedLength
         }
         return offsets
+    }
+}
+
+extension ACPITableHeader {
+    /// Writes the 36-byte header with length and checksum 0; ``seal(_:)`` fills them in once
+    /// the whole table is written. The one header writer of the NFIT and the SSDT.
+    func write(into w: inout ByteWriter) {
+        w.fixed(signature.bytes, width: 4)
+        w.u32(0)  // length, patched by seal
+        w.u8(revision)
+        w.u8(0)  // checksum, patched by seal
+        w.fixed(oemID.bytes, width: 6)
+        w.fixed(oemTableID.bytes, width: 8)
+        w.u32(oemRevision)
+        w.fixed(creatorID.bytes, width: 4)
+        w.u32(creatorRevision)
+    }
+
+    /// Sets the length field to the table's size (at most 4 GiB, checked by the caller) and the
+    /// checksum byte so that all bytes sum to 0.
+    static func seal(_ w: inout ByteWriter) {
+        w.patchU32(UInt32(truncatingIfNeeded: w.bytes.count), at: 4)
+        w.bytes[9] = acpiChecksum(w.bytes, checksumOffset: 9)
     }
 }

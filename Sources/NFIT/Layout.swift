@@ -36,6 +36,13 @@ public struct NFITLayout: Sendable, Equatable, Codable {
         /// Bit 2: hardware memory mirroring.
         case memoryMirroring = "memory_mirroring"
 
+        /// The named capabilities among `flags`, in bit order: how a host's platform
+        /// capabilities structure carries over to a layout (pass its
+        /// ``NFITPlatformCapabilities/effectiveCapabilities``, the bits the kernel reads).
+        public static func named(in flags: NFITPlatformCapabilityFlags) -> [PlatformCapability] {
+            allCases.filter { flags.contains($0.flag) }
+        }
+
         /// The bit in the capabilities field.
         public var flag: NFITPlatformCapabilityFlags {
             switch self {

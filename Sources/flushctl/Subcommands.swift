@@ -7,6 +7,7 @@ extension Flushctl {
         ListCommand.self,
         CheckCommand.self,
         PlanCommand.self,
+        QemuCommand.self,
         FlushCommand.self,
         RefreshCommand.self,
         BenchCommand.self,

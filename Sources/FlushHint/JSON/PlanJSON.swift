@@ -42,7 +42,11 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
 
 /// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).
 public func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
-    .object([("regions", .array(layout.regions.map { region in
+    var members: [(String, JSONValue)] = []
+    if let caps = layout.platformCapabilities {
+        members.append(("platform_capabilities", .array(caps.map { .string($0.rawValue) })))
+    }
+    members.append(("regions", .array(layout.regions.map { region in
         .object([
             ("base", .hex(region.base)),
             ("size", .hex(region.size)),
@@ -52,7 +56,8 @@ public func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
                 return .object(d)
             })),
         ])
-    }))])
+    })))
+    return .object(members)
 }
 
 /// A handle as `0x0001`, as the layout spec writes them.

@@ -58,6 +58,35 @@ public enum BackendProbe {
         }
     }
 
+    /// The backend's size and the alignment a mapping of it needs, for a VMM that maps all of
+    /// it: a device-dax device's `size` and `align` from sysfs (`align` is absent before Linux
+    /// 5.10: then the dax region's `align`), a block device's size, a file's size.
+    ///
+    /// - Throws: ``HostError`` when the path cannot be examined or sysfs has no size for it.
+    public static func geometry(path: String, sysfs: String = "/sys") throws(HostError) -> QemuBackendGeometry {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            throw HostError(path: path, operation: "stat", errno: Errno(rawValue: errno))
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFCHR:
+            let dev = deviceNumber(UInt64(st.st_rdev))
+            guard let dir = resolve("\(sysfs)/dev/char/\(dev)"), let size = SmallFile.readInteger("\(dir)/size"), size > 0 else {
+                throw HostError(path: path, message: "sysfs gives no size for character device \(dev)")
+            }
+            let align = SmallFile.readInteger("\(dir)/align") ?? SmallFile.readInteger("\(dir)/../dax_region/align")
+            return QemuBackendGeometry(size: UInt64(size), align: align.flatMap { $0 > 0 ? UInt64($0) : nil })
+        case S_IFBLK:
+            let dev = deviceNumber(UInt64(st.st_rdev))
+            guard let sectors = SmallFile.readInteger("\(sysfs)/dev/block/\(dev)/size"), sectors > 0 else {
+                throw HostError(path: path, message: "sysfs gives no size for block device \(dev)")
+            }
+            return QemuBackendGeometry(size: UInt64(sectors) * 512)
+        default:
+            return QemuBackendGeometry(size: UInt64(max(0, st.st_size)))
+        }
+    }
+
     /// Tries `mmap(MAP_SHARED_VALIDATE | MAP_SYNC)` of the file's first page, read-write.
     /// The kernel accepts it only for a DAX file whose filesystem commits block mappings
     /// before a write fault returns.

@@ -21,12 +21,15 @@ public struct GuestLayout: Sendable, Equatable {
 
     /// The guest's NFIT described as `flushctl nfit build` reads it: one pmem region at
     /// `regionBase` of `regionSize` bytes, interleaved over the guest DIMMs in order, each
-    /// with its flush hints. Checked by building the table, so a size the DIMMs do not divide
-    /// is an error naming the field.
-    public func nfitLayout(regionBase: UInt64, regionSize: UInt64) throws(NFITLayoutError) -> NFITLayout {
+    /// with its flush hints, and with `platformCapabilities` (the host's) a platform
+    /// capabilities structure, so the guest's persistence domain is the host's. Checked by
+    /// building the table, so a size the DIMMs do not divide is an error naming the field.
+    public func nfitLayout(regionBase: UInt64, regionSize: UInt64,
+                           platformCapabilities: [NFITLayout.PlatformCapability]? = nil) throws(NFITLayoutError) -> NFITLayout {
         let layout = NFITLayout(regions: [NFITLayout.Region(
             base: regionBase, size: regionSize,
-            dimms: dimms.map { NFITLayout.DIMM(handle: $0.handle, hints: $0.hints) })])
+            dimms: dimms.map { NFITLayout.DIMM(handle: $0.handle, hints: $0.hints) })],
+            platformCapabilities: platformCapabilities)
         _ = try layout.makeTable()
         return layout
     }

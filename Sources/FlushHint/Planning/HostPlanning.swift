@@ -16,6 +16,8 @@ public struct PlanReport: Sendable {
     /// When flush hints and checks came from the topology cache: where from and how old
     /// (``TopologyCache/provenance(_:path:now:)``), for the command to say on stderr.
     public var cache: String?
+    /// The host NFIT's platform capabilities, when this process read the NFIT.
+    public var platformCapabilities: HostPlatformCapabilities = .unread
 
     /// Creates a report.
     public init(plan: Plan, checks: [Check], note: String?, region: RegionFacts? = nil, cache: String? = nil) {
@@ -101,7 +103,9 @@ public enum HostPlanning {
         let facts = try snapshot.region(named: regionName.dev)
         let checks = needsChecks(backend: backend, facts: facts) ? snapshot.checks(for: facts) : []
         let plan = try Planner.plan(backend: backend, region: facts, checks: checks, guestBase: guestBase)
-        return PlanReport(plan: plan, checks: checks, note: snapshot.note, region: facts, cache: snapshot.provenance)
+        var report = PlanReport(plan: plan, checks: checks, note: snapshot.note, region: facts, cache: snapshot.provenance)
+        report.platformCapabilities = snapshot.platformCapabilities
+        return report
     }
 
     /// Whether the backend's writes need fsync whatever its region says.

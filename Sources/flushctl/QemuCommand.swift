@@ -1,0 +1,228 @@
+import ArgumentParser
+import FlushHint
+import NFIT
+import OrderedJSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `flushctl qemu BACKEND --out DIR`: the VMM set-up step for a stock QEMU.
+struct QemuCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qemu",
+        abstract: "Write the QEMU options and ACPI tables that keep a guest's writes to BACKEND durable.",
+        discussion: """
+            Plans BACKEND as `flushctl plan` does and turns the plan into the NVDIMM part of a \
+            stock QEMU (x86 pc or q35) command line, written to DIR: nfit.aml (the guest's NFIT), \
+            ssdt.aml (the NVDIMM root device ACPI0012 and one child per guest DIMM, _ADR = its \
+            NFIT handle) and qemu.args (the -object, -device and -acpitable options, one argument \
+            per line). passthrough: each host flush-hint page from /dev/mem as a 4 KiB pc-dimm at \
+            a fixed guest address, the pmem as a pc-dimm, the NFIT mirroring the host region with \
+            the guest addresses of the hints (QEMU 8.1 or later). none: the pmem and an NFIT \
+            without flush hints. fsync: the backend as virtio-pmem-pci, whose guest flush QEMU \
+            turns into fsync (qemu.args only). deep_flush: refused (exit 2), as stock QEMU cannot \
+            turn a hint write into a write to deep_flush. The guest NFIT carries the host's \
+            platform capabilities, so the guest's persistence domain is the host's. Addresses \
+            default to the start of QEMU's device memory for --guest-ram on --machine (above 4 GiB, \
+            after the RAM placed there, rounded up to 1 GiB); the pmem goes to the next 1 GiB \
+            boundary after the hint pages. Prints the -m option the rest of the command line \
+            needs and what QEMU, the host and the guest must satisfy.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The device or file backing the guest's NVDIMM.", valueName: "backend"))
+    var backend: String
+
+    @Option(name: .customLong("out"), help: ArgumentHelp("The directory to write nfit.aml, ssdt.aml and qemu.args to (made if missing; the files are replaced).", valueName: "dir"))
+    var out: String
+
+    @Option(name: .customLong("guest-ram"), help: ArgumentHelp("The guest's RAM as QEMU's -m gives it: a number with K, M, G or T (a bare number is MiB, as for -m). Default 1G.", valueName: "size"))
+    var guestRAM: String = "1G"
+
+    @Option(name: .customLong("guest-base"), help: ArgumentHelp("Guest physical address of the first hint page (page aligned, inside QEMU's device memory); default the start of device memory.", valueName: "address"))
+    var guestBase: String?
+
+    @Option(name: .customLong("guest-pmem-base"), help: ArgumentHelp("Guest physical address of the pmem (2 MiB aligned at least, and to the backend's align); default the next 1 GiB boundary after the hint pages.", valueName: "address"))
+    var guestPmemBase: String?
+
+    @Option(name: .customLong("machine"), help: ArgumentHelp("The QEMU machine type whose memory layout the addresses follow: pc or q35.", valueName: "type"))
+    var machine: String = "pc"
+
+    @Flag(name: .customLong("json"), help: "Print the recipe as JSON.")
+    var json = false
+
+    func run() throws {
+        guard let machineType = QemuMachine(rawValue: machine) else {
+            throw PlanInputError("--machine '\(machine)' is not pc or q35")
+        }
+        guard let ram = parseQemuSize(guestRAM) else {
+            throw PlanInputError("--guest-ram '\(guestRAM)' is not a size (a number with K, M, G or T; a bare number is MiB)")
+        }
+        let hintBase = try guestBase.map { text throws -> UInt64 in
+            guard let value = parseAddress(text) else { throw PlanInputError("--guest-base '\(text)' is not a number (use 0x… or decimal)") }
+            return value
+        }
+        let pmemBase = try guestPmemBase.map { text throws -> UInt64 in
+            guard let value = parseAddress(text) else { throw PlanInputError("--guest-pmem-base '\(text)' is not a number (use 0x… or decimal)") }
+            return value
+        }
+        guard !out.isEmpty else { throw PlanInputError("--out is empty; give the directory to write the tables to") }
+        for prefix in ["/sys/", "/proc/", "/dev/"] where out.hasPrefix(prefix) || out + "/" == prefix {
+            throw PlanInputError("--out \(out): refusing to write under \(prefix)")
+        }
+        let directory = absolutePath(out)
+        let request = QemuRequest(machine: machineType, guestRAM: ram, hintBase: hintBase, pmemBase: pmemBase,
+                                  directory: directory)
+
+        let guestHintBase = try QemuRecipe.hintBase(for: request)
+        let report = try HostPlanning.plan(backendPath: backend, guestBase: guestHintBase,
+                                           cache: .whenNFITUnreadable(path: TopologyCache.defaultPath))
+        if let provenance = report.cache { FileHandleStderr.write("flushctl qemu: note: flush hints and checks \(provenance)\n") }
+        let geometry = try BackendProbe.geometry(path: report.plan.backend)
+        let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
+                                         backend: geometry, request: request)
+        let written = try write(recipe, to: directory)
+        if json {
+            print(qemuToJSON(recipe, report: report, files: written).prettyPrinted())
+        } else {
+            print(qemuToText(recipe, report: report, files: written))
+        }
+    }
+
+    /// Writes the recipe's files durably (temporary file, fsync, rename, directory fsync)
+    /// into `directory`, made if missing; returns their paths.
+    private func write(_ recipe: QemuRecipe, to directory: String) throws -> [(key: String, path: String)] {
+        var files: [(key: String, name: String, bytes: [UInt8])] = []
+        if let layout = recipe.guestNFIT {
+            files.append(("nfit", QemuRecipe.nfitFile, try layout.makeTable().encode()))
+        }
+        if let ssdt = recipe.ssdt {
+            files.append(("ssdt", QemuRecipe.ssdtFile, try ssdt.encode()))
+        }
+        files.append(("args", QemuRecipe.argumentsFile, Array(recipe.arguments.map { $0 + "\n" }.joined().utf8)))
+        let dir = try openDirectory(directory)
+        for file in files {
+            let kind: DirectoryEntryKind
+            do { kind = try dir.kind(of: file.name) } catch { throw NFITCommandError(error) }
+            switch kind {
+            case .absent, .regularFile: break
+            default: throw PlanInputError("\(dir.pathOf(file.name)) exists and is not a regular file; refusing to replace it")
+            }
+            do { try dir.replace(file.name, with: file.bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
+        }
+        return files.map { ($0.key, dir.pathOf($0.name)) }
+    }
+}
+
+/// The output directory, made if missing.
+private func openDirectory(_ path: String) throws(NFITCommandError) -> DurableDirectory {
+    do { return try DurableDirectory(path: path, trust: .any, create: true) } catch { throw NFITCommandError(error) }
+}
+
+/// `path` made absolute against the working directory, so the arguments name the tables
+/// wherever QEMU is started.
+private func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    guard let cwd = getcwd(nil, 0) else { return path }
+    defer { free(cwd) }
+    let base = String(cString: cwd)
+    let rest = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+    return rest.isEmpty || rest == "." ? base : (base == "/" ? "/" : base + "/") + rest
+}
+
+/// A size as QEMU's -m reads it: digits with an optional K, M, G or T (binary; a bare number
+/// is MiB), rounded up to 8 KiB as QEMU rounds RAM. `nil` when it does not parse, is 0 or
+/// does not fit 64 bits.
+func parseQemuSize(_ text: String) -> UInt64? {
+    var digits = Substring(text)
+    var shift: UInt64 = 20
+    if let last = digits.last, !last.isNumber {
+        switch last {
+        case "K", "k": shift = 10
+        case "M", "m": shift = 20
+        case "G", "g": shift = 30
+        case "T", "t": shift = 40
+        default: return nil
+        }
+        digits = digits.dropLast()
+    }
+    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt64(digits), n > 0 else { return nil }
+    let (bytes, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
+    guard !overflow, bytes <= UInt64.max - 8191 else { return nil }
+    return (bytes + 8191) & ~8191
+}
+
+/// The recipe as JSON: snake_case keys in a fixed order, addresses and sizes as `"0x…"`
+/// strings, optional keys left out.
+func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> JSONValue {
+    let plan = report.plan
+    var members: [(String, JSONValue)] = [
+        ("backend", .string(plan.backend)),
+        ("backend_kind", .string(plan.backendKind)),
+        ("method", .string(plan.method.rawValue)),
+        ("reason", .string(plan.reason)),
+    ]
+    if let region = plan.region { members.append(("region", .string(region.dev))) }
+    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
+    members.append(("machine", .string(recipe.machine.rawValue)))
+    members.append(("guest_ram", .hex(recipe.guestRAM)))
+    members.append(("device_memory_base", .hex(recipe.deviceMemoryBase)))
+    if !recipe.hintPages.isEmpty {
+        members.append(("hint_pages", .array(recipe.hintPages.map { page in
+            .object([("path", .string(MappedHintPages.devMem)), ("offset", .hex(page.hostAddress)),
+                     ("length", .integer(FlushHintPage.pageSize)), ("guest_address", .hex(page.guestAddress))])
+        })))
+    }
+    var pmem: [(String, JSONValue)] = [
+        ("path", .string(recipe.pmem.path)),
+        ("device", .string(recipe.pmem.device.rawValue)),
+        ("size", .hex(recipe.pmem.size)),
+    ]
+    if let align = recipe.pmem.align { pmem.append(("align", .hex(align))) }
+    pmem.append(("guest_address", .hex(recipe.pmem.guestAddress)))
+    members.append(("pmem", .object(pmem)))
+    members.append(("memory", .object([
+        ("option", .string(recipe.memoryOption)),
+        ("slots", .integer(recipe.slots)),
+        ("maxmem", .hex(recipe.maxmem)),
+    ])))
+    members.append(("min_qemu_version", .string(recipe.minimumQEMU)))
+    members.append(("files", .object(files.map { ($0.key, .string($0.path)) })))
+    members.append(("qemu_args", .array(recipe.arguments.map { .string($0) })))
+    if let source = recipe.capabilitiesSource { members.append(("platform_capabilities_from", .string(source.rawValue))) }
+    if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(layout))) }
+    if let ssdt = recipe.ssdt, case .scope(_, let devices)? = ssdt.objects.first, case .device(_, let children)? = devices.first {
+        members.append(("guest_dimm_devices", .array(children.compactMap { child -> JSONValue? in
+            guard case .device(let name, let objects) = child, case .name("_ADR", .integer(let handle))? = objects.first else { return nil }
+            return .object([("path", .string("\\_SB.NVDR.\(name)")), ("adr", .integer(handle))])
+        })))
+    }
+    members.append(("requirements", .array(recipe.requirements.map { .string($0) })))
+    if let note = report.note { members.append(("note", .string(note))) }
+    return .object(members)
+}
+
+/// The readable summary: the plan, the files, the -m option, the requirements, the arguments.
+func qemuToText(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> String {
+    let plan = report.plan
+    var lines: [String] = []
+    lines.append("\(plan.backend) (\(plan.backendKind)\(plan.region.map { " on \($0.dev)" } ?? "")): \(plan.method.rawValue)")
+    lines.append("  \(plan.reason)")
+    lines.append("  wrote: " + files.map(\.path).joined(separator: " "))
+    if let source = recipe.capabilitiesSource {
+        let caps = recipe.guestNFIT?.platformCapabilities.map { $0.isEmpty ? "none set" : $0.map(\.rawValue).joined(separator: ", ") } ?? "no structure"
+        lines.append("  guest platform capabilities: \(caps) (from \(source.rawValue))")
+    }
+    lines.append("  the rest of the QEMU command line needs: \(recipe.memoryOption)")
+    for requirement in recipe.requirements { lines.append("  - \(requirement)") }
+    lines.append("  NVDIMM options (\(files.first { $0.key == "args" }?.path ?? QemuRecipe.argumentsFile)):")
+    var i = 0
+    while i < recipe.arguments.count {
+        let option = recipe.arguments[i]
+        let value = i + 1 < recipe.arguments.count ? " " + recipe.arguments[i + 1] : ""
+        lines.append("    \(option)\(value)")
+        i += 2
+    }
+    if let note = report.note { lines.append("  note: \(note)") }
+    return lines.joined(separator: "\n")
+}
