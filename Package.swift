@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "NFIT", "FlushHint", "OrderedJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // Benchmarks CoalescingFsync against one fsync per request; --check-errors drives the EIO test in the emulated host.

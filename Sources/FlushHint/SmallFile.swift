@@ -4,10 +4,6 @@ import SystemPackage
 /// Reading whole small files (sysfs and procfs attributes, ACPI tables) without Foundation.
 /// sysfs and procfs files report size 0, so they are read to end of file. The package's one
 /// file reader: the commands and the planning code map its `Errno` into their own errors.
-///
-/// Plain `open`/`read` rather than swift-system's `FilePath`/`FileDescriptor`: `flushctl list`
-/// reads a file per region, and under an emulator every distinct function run costs its
-/// translation, so the path parsing `FilePath` does is measurable (docs/performance.md).
 package enum SmallFile {
     /// The bytes of the file at `path`, up to about `limit` bytes (reading stops at the first
     /// 4 KiB chunk that reaches it; a caller that must refuse larger files asks for one more byte
@@ -15,32 +11,35 @@ package enum SmallFile {
     ///
     /// - Throws: the `Errno` of `open` or `read` (e.g. `EACCES` for a root-only file, `EISDIR`).
     package static func read(_ path: String, limit: Int = 1 << 24) throws(Errno) -> [UInt8] {
-        var fd: CInt
-        repeat {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-        } while fd < 0 && errno == EINTR
-        if fd < 0 { throw Errno(rawValue: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        let chunkSize = 4096
-        while bytes.count < limit {
-            var failure: CInt = 0
-            // Each chunk is read into fresh uninitialised storage: filling it first (as
-            // appending zeros would) costs more than the read of a sysfs attribute.
-            let chunk = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, count in
-                count = 0
-                while true {
-                    let n = systemRead(fd, buffer.baseAddress!, chunkSize)
-                    if n < 0 && errno == EINTR { continue }
-                    if n < 0 { failure = errno } else { count = n }
-                    return
+        do {
+            // swift-system retries EINTR for both calls.
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+            return try fd.closeAfter { () throws(Errno) -> [UInt8] in
+                var bytes: [UInt8] = []
+                let chunkSize = 4096
+                while bytes.count < limit {
+                    var failure: Errno?
+                    // Each chunk is read into fresh uninitialised storage: filling it first (as
+                    // appending zeros would) costs more than the read of a sysfs attribute.
+                    let chunk = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, count in
+                        do {
+                            count = try fd.read(into: UnsafeMutableRawBufferPointer(buffer), retryOnInterrupt: true)
+                        } catch {
+                            count = 0
+                            failure = error as? Errno ?? .ioError
+                        }
+                    }
+                    if let failure { throw failure }
+                    if chunk.isEmpty { break }
+                    if bytes.isEmpty { bytes = chunk } else { bytes.append(contentsOf: chunk) }
                 }
+                return bytes
             }
-            if failure != 0 { throw Errno(rawValue: failure) }
-            if chunk.isEmpty { break }
-            if bytes.isEmpty { bytes = chunk } else { bytes.append(contentsOf: chunk) }
+        } catch let error as Errno {
+            throw error
+        } catch {
+            throw .ioError
         }
-        return bytes
     }
 
     /// A sysfs attribute holding one decimal integer (`"1\n"`), or `nil` when the file is
@@ -77,6 +76,3 @@ package enum SmallFile {
         return value == .min ? nil : -value
     }
 }
-
-// read(2), named through its module because `SmallFile.read` shadows it.
-@inline(__always) private func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { Glibc.read(fd, buffer, count) }
