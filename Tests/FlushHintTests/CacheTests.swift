@@ -64,7 +64,7 @@ struct CacheTests {
         #expect(cached.kernel == TopologyCache.kernelRelease())
         #expect(cached.hintsByHandle == [0x1: [0x37ffe000], 0x101: [0x37fff000]])
         #expect(cached.regions.map(\.dev) == ["region0", "region1", "region2"])
-        #expect(cached.region(named: "region0")?.dimms == [CachedDIMM(dev: "nmem0", handle: 1), CachedDIMM(dev: "nmem1", handle: 0x101)])
+        #expect(cached.region(named: "region0")?.dimms == [DIMM.recorded(dev: "nmem0", handle: 1), DIMM.recorded(dev: "nmem1", handle: 0x101)])
         #expect(cached.region(named: "region1")?.enabled == false)
         #expect(cached.region(named: "region0")?.checks == [
             Check(id: .mmap, page: 0x37ffe000, verdict: .ok, finding: "Mapped."),

@@ -31,25 +31,16 @@ public struct CachedRegion: Sendable, Equatable {
     public var enabled: Bool
     /// Its size in bytes.
     public var size: UInt64
-    /// Its DIMMs (`nmemN`) in mapping order, with their NFIT handles.
-    public var dimms: [CachedDIMM]
+    /// Its DIMMs (`nmemN`) in mapping order, with their NFIT handles: ``DIMM`` values that carry
+    /// only what the cache records (id, name, handle).
+    public var dimms: [DIMM]
     /// The /dev/mem checks root ran for the region's hint pages (empty when none were needed).
     public var checks: [Check]
 
     /// Creates a cached region.
-    public init(dev: String, enabled: Bool, size: UInt64, dimms: [CachedDIMM], checks: [Check] = []) {
+    public init(dev: String, enabled: Bool, size: UInt64, dimms: [DIMM], checks: [Check] = []) {
         self.dev = dev; self.enabled = enabled; self.size = size; self.dimms = dimms; self.checks = checks
     }
-}
-
-/// A DIMM of a cached region.
-public struct CachedDIMM: Sendable, Equatable {
-    /// `nmemN`.
-    public var dev: String
-    /// The NFIT device handle; `nil` when unknown.
-    public var handle: UInt32?
-    /// Creates a cached DIMM.
-    public init(dev: String, handle: UInt32?) { self.dev = dev; self.handle = handle }
 }
 
 /// The parts of a cache document a reader needs.
@@ -217,14 +208,14 @@ public enum TopologyCache {
             guard case .bool(let enabled)? = node["enabled"] else { throw bad("regions[\(i)].enabled is not a boolean") }
             let size = try hexOrDecimal(node["size"], "regions[\(i)].size", as: UInt64.self, path: path)
             guard case .array(let dimmNodes)? = node["dimms"] else { throw bad("regions[\(i)].dimms is not an array") }
-            var dimms: [CachedDIMM] = []
+            var dimms: [DIMM] = []
             for (j, d) in dimmNodes.enumerated() {
                 guard case .string(let name)? = d["dev"] else { throw bad("regions[\(i)].dimms[\(j)].dev is not a string") }
                 var handle: UInt32?
                 if let h = d["handle"] {
                     handle = try hexOrDecimal(h, "regions[\(i)].dimms[\(j)].handle", as: UInt32.self, path: path)
                 }
-                dimms.append(CachedDIMM(dev: name, handle: handle))
+                dimms.append(DIMM.recorded(dev: name, handle: handle))
             }
             var checks: [Check] = []
             if let c = node["checks"] {
@@ -315,9 +306,9 @@ public enum TopologyCache {
         topology.buses.flatMap { bus in
             bus.regions.map { region in
                 var seen = Set<String>()
-                let dimms = region.mappings.compactMap { m -> CachedDIMM? in
+                let dimms = region.mappings.compactMap { m -> DIMM? in
                     guard seen.insert(m.dimm).inserted else { return nil }
-                    return CachedDIMM(dev: m.dimm, handle: bus.dimms.first(where: { $0.dev == m.dimm })?.handle)
+                    return DIMM.recorded(dev: m.dimm, handle: bus.dimms.first(where: { $0.dev == m.dimm })?.handle)
                 }
                 return CachedRegion(dev: region.dev, enabled: region.enabled, size: region.size, dimms: dimms)
             }
@@ -338,7 +329,7 @@ public enum TopologyCache {
             if c.enabled != l.enabled { found.append("\(l.dev) is now \(l.enabled ? "enabled" : "disabled")") }
             if c.size != l.size { found.append("\(l.dev) size is \(l.size), cached \(c.size)") }
             if c.dimms != l.dimms {
-                let describe = { (d: [CachedDIMM]) in d.map { $0.dev + ($0.handle.map { "@0x" + String($0, radix: 16) } ?? "") }.joined(separator: ",") }
+                let describe = { (d: [DIMM]) in d.map { $0.dev + ($0.handle.map { "@0x" + String($0, radix: 16) } ?? "") }.joined(separator: ",") }
                 found.append("\(l.dev) DIMMs are \(describe(l.dimms)), cached \(describe(c.dimms))")
             }
         }
@@ -478,5 +469,12 @@ public enum TopologyCache {
         return withUnsafeBytes(of: &u.release) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
+    }
+}
+
+extension DIMM {
+    /// The DIMM as the cache records it: its name (the number N of `nmemN` as its id) and handle.
+    static func recorded(dev: String, handle: UInt32?) -> DIMM {
+        DIMM(id: UInt32(dev.dropFirst(4)) ?? 0, dev: dev, handle: handle)
     }
 }
