@@ -159,10 +159,7 @@ struct CacheTests {
     func replacesGarbage() throws {
         try Self.withScratch { dir in
             let path = dir + "/topology.json"
-            let fd = open(path, O_WRONLY | O_CREAT, 0o644)
-            try #require(fd >= 0)
-            _ = "{\"format\":".withCString { write(fd, $0, strlen($0)) }
-            close(fd)
+            try CacheHardeningTests.writeFile(path, Array("{\"format\":".utf8))
             #expect(try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) } == 1)
             #expect(try TopologyCache.read(path: path).generation == 1)
         }
@@ -172,9 +169,7 @@ struct CacheTests {
     func failureKeepsOld() throws {
         try Self.withScratch { dir in
             let notDir = dir + "/file"
-            let fd = open(notDir, O_WRONLY | O_CREAT, 0o644)
-            try #require(fd >= 0)
-            close(fd)
+            try CacheHardeningTests.writeFile(notDir, [])
             let error = #expect(throws: DurableFileError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
             #expect(error?.description == "\(notDir): exists and is not a directory")
 
