@@ -64,6 +64,7 @@ let package = Package(
         .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
+        .testTarget(name: "FlushctlTests", dependencies: ["flushctl"]),
         .testTarget(name: "HostTests"),
     ]
 )

@@ -113,6 +113,24 @@ private struct Decoder {
         return r.slice(o + used, len - used)
     }
 
+    /// The length a structure of a 16-byte head and `count` entries of `size` bytes needs
+    /// (interleave lines, flush hints), the count field at `loc`. Entries that do not fit the
+    /// structure's `len` are fatal. A structure with no entry is valid ACPI, but kernels whose
+    /// headers still declare `array[1]` need room for one and reject the whole NFIT: a warning.
+    mutating func entries(_ count: Int, of size: Int, _ len: Int, _ loc: NFITLocation,
+                          structure: String, array: String) throws(NFITDecodeError) -> Int {
+        let needed = 16 + size * count
+        if needed > len {
+            throw NFITDecodeError(.countDoesNotFit, loc,
+                                  "= \(count) needs \(needed) bytes but the structure length is \(len)")
+        }
+        if len < 16 + size {
+            warnings.append(NFITDecodeWarning(.shortForOlderKernels, loc,
+                                              "= \(count): a \(len)-byte \(structure) structure is valid ACPI, but Linux kernels that still declare \(array)[1] (e.g. 6.1) need \(16 + size) bytes and reject the whole NFIT"))
+        }
+        return needed
+    }
+
     mutating func subtable(type: UInt16, at o: Int, length len: Int, index: Int) throws(NFITDecodeError) -> NFITSubtable {
         let loc = { (field: String?) in NFITLocation.subtable(index, type: type, offset: o, field: field) }
         switch type {
@@ -141,20 +159,12 @@ private struct Decoder {
                 flags: NFITMemoryDeviceFlags(rawValue: r.u16(o + 44)), reserved: r.u16(o + 46),
                 trailing: trailing(o, len, used: 48, loc("length"))))
         case 2:
-            let lineCount = r.u32(o + 8)
-            let needed = 16 + 4 * UInt64(lineCount)
-            if needed > UInt64(len) {
-                throw NFITDecodeError(.countDoesNotFit, loc("line_count"),
-                                      "= \(lineCount) needs \(needed) bytes but the structure length is \(len)")
-            }
-            if len < 20 {
-                warnings.append(NFITDecodeWarning(.shortForOlderKernels, loc("line_count"),
-                                                  "= \(lineCount): a \(len)-byte interleave structure is valid ACPI, but Linux kernels that still declare line_offset[1] (e.g. 6.1) need 20 bytes and reject the whole NFIT"))
-            }
-            let lines = (0..<Int(lineCount)).map { r.u32(o + 16 + 4 * $0) }
+            let lineCount = Int(r.u32(o + 8))
+            let needed = try entries(lineCount, of: 4, len, loc("line_count"), structure: "interleave", array: "line_offset")
+            let lines = (0..<lineCount).map { r.u32(o + 16 + 4 * $0) }
             return .interleave(NFITInterleave(
                 interleaveIndex: r.u16(o + 4), reserved: r.u16(o + 6), lineSize: r.u32(o + 12), lineOffsets: lines,
-                trailing: trailing(o, len, used: Int(needed), loc("length"))))
+                trailing: trailing(o, len, used: needed, loc("length"))))
         case 3:
             return .smbiosManagementInformation(NFITSMBIOSManagementInformation(
                 reserved: r.u32(o + 4), data: r.slice(o + 8, len - 8)))
@@ -184,17 +194,9 @@ private struct Decoder {
                 capacity: r.u64(o + 24), startAddress: r.u64(o + 32),
                 trailing: trailing(o, len, used: 40, loc("length"))))
         case 6:
-            let hintCount = r.u16(o + 8)
-            let needed = 16 + 8 * Int(hintCount)
-            if needed > len {
-                throw NFITDecodeError(.countDoesNotFit, loc("hint_count"),
-                                      "= \(hintCount) needs \(needed) bytes but the structure length is \(len)")
-            }
-            if len < 24 {
-                warnings.append(NFITDecodeWarning(.shortForOlderKernels, loc("hint_count"),
-                                                  "= \(hintCount): a \(len)-byte flush hint structure is valid ACPI, but Linux kernels that still declare hint_address[1] (e.g. 6.1) need 24 bytes and reject the whole NFIT"))
-            }
-            let hints = (0..<Int(hintCount)).map { r.u64(o + 16 + 8 * $0) }
+            let hintCount = Int(r.u16(o + 8))
+            let needed = try entries(hintCount, of: 8, len, loc("hint_count"), structure: "flush hint", array: "hint_address")
+            let hints = (0..<hintCount).map { r.u64(o + 16 + 8 * $0) }
             for (i, h) in hints.enumerated() where h % 8 != 0 {
                 warnings.append(NFITDecodeWarning(.unalignedHintAddress, loc("hint_address[\(i)]"),
                                                   "= \(hex(h)) is not 8-byte aligned (the kernel writes 8 bytes there)"))

@@ -34,26 +34,10 @@ public struct NFITLocation: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A problem that stops decoding: the bytes cannot be read as an NFIT with certainty.
-public struct NFITDecodeError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What kind of problem.
-    public enum Kind: Sendable, Equatable {
-        /// The signature is not `NFIT`.
-        case notAnNFIT
-        /// Fewer bytes than the header or the header's length field say.
-        case truncated
-        /// The header's length field is smaller than an NFIT header.
-        case badHeaderLength
-        /// A subtable whose length field is 0 (parsing cannot go on; the kernel stops here too).
-        case zeroLength
-        /// A subtable shorter than its type's minimum (the kernel rejects the whole table).
-        case shorterThanMinimum
-        /// A subtable that runs past the end of the table (or whose header does).
-        case pastEndOfTable
-        /// A count field (hints, lines, windows) whose entries do not fit in the structure.
-        case countDoesNotFit
-    }
-
+/// A problem found in a table: what kind of problem, where, and what. Errors
+/// (``NFITDecodeError``, decoding stops) and warnings (``NFITDecodeWarning``, decoding goes on)
+/// are this one shape with their own kinds, so neither can be taken for the other.
+public struct NFITDiagnostic<Kind: Sendable & Equatable>: Sendable, Equatable, CustomStringConvertible {
     /// What kind of problem.
     public var kind: Kind
     /// Where.
@@ -61,7 +45,7 @@ public struct NFITDecodeError: Error, Sendable, Equatable, CustomStringConvertib
     /// What, after the location: e.g. `= 9 needs 112 bytes but the structure length is 48`.
     public var detail: String
 
-    /// An error.
+    /// A problem of `kind` at `location`.
     public init(_ kind: Kind, _ location: NFITLocation, _ detail: String) {
         self.kind = kind; self.location = location; self.detail = detail
     }
@@ -71,57 +55,65 @@ public struct NFITDecodeError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { location.text(detail) }
 }
 
+/// A problem that stops decoding: the bytes cannot be read as an NFIT with certainty.
+public typealias NFITDecodeError = NFITDiagnostic<NFITDecodeErrorKind>
+
+extension NFITDiagnostic: Error where Kind == NFITDecodeErrorKind {}
+
+/// What kind of problem stops decoding (``NFITDecodeError``'s `Kind`).
+public enum NFITDecodeErrorKind: Sendable, Equatable {
+    /// The signature is not `NFIT`.
+    case notAnNFIT
+    /// Fewer bytes than the header or the header's length field say.
+    case truncated
+    /// The header's length field is smaller than an NFIT header.
+    case badHeaderLength
+    /// A subtable whose length field is 0 (parsing cannot go on; the kernel stops here too).
+    case zeroLength
+    /// A subtable shorter than its type's minimum (the kernel rejects the whole table).
+    case shorterThanMinimum
+    /// A subtable that runs past the end of the table (or whose header does).
+    case pastEndOfTable
+    /// A count field (hints, lines, windows) whose entries do not fit in the structure.
+    case countDoesNotFit
+}
+
 /// A problem that does not stop decoding: the values are decoded exactly as the table
 /// holds them, but a consumer should know (and may refuse to rely on them).
-public struct NFITDecodeWarning: Sendable, Equatable, CustomStringConvertible {
-    /// What kind of problem.
-    public enum Kind: Sendable, Equatable {
-        /// The bytes of the table do not sum to 0 mod 256.
-        case badChecksum
-        /// More bytes were read than the header's length field says; the extra bytes are ignored.
-        case bytesAfterTable
-        /// A structure longer than the fields its type defines; the extra bytes are kept, not interpreted.
-        case extraBytesInSubtable
-        /// Two SPA range structures with the same range index: which one a memory device map means is ambiguous.
-        case duplicateSPARangeIndex
-        /// A memory device map names a SPA range index no SPA range structure has.
-        case missingSPARange
-        /// A memory device map names a control region index no control region structure has
-        /// (the Linux kernel refuses such a table: "SPA %d missing DCR %d").
-        case missingControlRegion
-        /// A flush hint address not 8-byte aligned: the kernel writes 8 bytes there.
-        case unalignedHintAddress
-        /// A second flush hint structure for a device handle; the kernel uses only the first.
-        case duplicateFlushHintStructure
-        /// A subtable type this code does not know; kept as raw bytes.
-        case unknownSubtableType
-        /// The SPA range's "location cookie valid" flag is set but the structure has no cookie field.
-        case locationCookieMissing
-        /// A structure valid by ACPI 6.x but shorter than older Linux kernels accept: a flush hint
-        /// structure with no hint (16 bytes) or an interleave structure with no line (16 bytes).
-        /// Kernels whose ACPICA headers still declare `hint_address[1]` / `line_offset[1]`
-        /// (seen: Debian 12's 6.1) need 24 / 20 bytes and then reject the whole NFIT
-        /// ("nfit: probe of ACPI0012:00 failed with error -12").
-        case shortForOlderKernels
-        /// A SPA range of 64 bytes or more whose "location cookie valid" flag is not set
-        /// (Linux rejects the whole NFIT: it expects 56 bytes then).
-        case locationCookieNotFlagged
-    }
+public typealias NFITDecodeWarning = NFITDiagnostic<NFITDecodeWarningKind>
 
-    /// What kind of problem.
-    public var kind: Kind
-    /// Where.
-    public var location: NFITLocation
-    /// What, after the location.
-    public var detail: String
-
-    /// A warning.
-    public init(_ kind: Kind, _ location: NFITLocation, _ detail: String) {
-        self.kind = kind; self.location = location; self.detail = detail
-    }
-
-    /// One line: location, field and problem.
-    public var description: String { location.text(detail) }
+/// What kind of problem a warning is (``NFITDecodeWarning``'s `Kind`).
+public enum NFITDecodeWarningKind: Sendable, Equatable {
+    /// The bytes of the table do not sum to 0 mod 256.
+    case badChecksum
+    /// More bytes were read than the header's length field says; the extra bytes are ignored.
+    case bytesAfterTable
+    /// A structure longer than the fields its type defines; the extra bytes are kept, not interpreted.
+    case extraBytesInSubtable
+    /// Two SPA range structures with the same range index: which one a memory device map means is ambiguous.
+    case duplicateSPARangeIndex
+    /// A memory device map names a SPA range index no SPA range structure has.
+    case missingSPARange
+    /// A memory device map names a control region index no control region structure has
+    /// (the Linux kernel refuses such a table: "SPA %d missing DCR %d").
+    case missingControlRegion
+    /// A flush hint address not 8-byte aligned: the kernel writes 8 bytes there.
+    case unalignedHintAddress
+    /// A second flush hint structure for a device handle; the kernel uses only the first.
+    case duplicateFlushHintStructure
+    /// A subtable type this code does not know; kept as raw bytes.
+    case unknownSubtableType
+    /// The SPA range's "location cookie valid" flag is set but the structure has no cookie field.
+    case locationCookieMissing
+    /// A structure valid by ACPI 6.x but shorter than older Linux kernels accept: a flush hint
+    /// structure with no hint (16 bytes) or an interleave structure with no line (16 bytes).
+    /// Kernels whose ACPICA headers still declare `hint_address[1]` / `line_offset[1]`
+    /// (seen: Debian 12's 6.1) need 24 / 20 bytes and then reject the whole NFIT
+    /// ("nfit: probe of ACPI0012:00 failed with error -12").
+    case shortForOlderKernels
+    /// A SPA range of 64 bytes or more whose "location cookie valid" flag is not set
+    /// (Linux rejects the whole NFIT: it expects 56 bytes then).
+    case locationCookieNotFlagged
 }
 
 /// A table that cannot be encoded: a value does not fit its field.

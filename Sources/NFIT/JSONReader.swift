@@ -94,49 +94,49 @@ package struct JSONReader {
     }
 
     private mutating func object() throws(JSONSyntaxError) -> JSONNode {
-        try enter(); defer { depth -= 1 }
-        i += 1
         var members: [(String, JSONNode)] = []
         // The keys seen so far, so a repeat is found in constant time: a cache may hold
         // objects of very many members, and a scan per key made them quadratic.
         var keys = Set<String>()
-        skipSpace()
-        if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-        while true {
-            skipSpace()
-            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key string") }
-            let keyOffset = i
-            let key = try string()
+        try items(close: "}", in: "an object") { r throws(JSONSyntaxError) in
+            guard r.i < r.b.count, r.b[r.i] == UInt8(ascii: "\"") else { throw r.fail("expected a key string") }
+            let keyOffset = r.i
+            let key = try r.string()
             if !keys.insert(key).inserted {
                 throw JSONSyntaxError(offset: keyOffset, message: "duplicate key \"\(key)\"")
             }
-            skipSpace()
-            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
-            i += 1
-            skipSpace()
-            members.append((key, try value()))
-            skipSpace()
-            guard i < b.count else { throw fail("unexpected end of input in an object") }
-            if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-            throw fail("expected ',' or '}' in an object")
+            r.skipSpace()
+            guard r.i < r.b.count, r.b[r.i] == UInt8(ascii: ":") else { throw r.fail("expected ':' after a key") }
+            r.i += 1
+            r.skipSpace()
+            members.append((key, try r.value()))
         }
+        return .object(members)
     }
 
     private mutating func array() throws(JSONSyntaxError) -> JSONNode {
+        var elements: [JSONNode] = []
+        try items(close: "]", in: "an array") { r throws(JSONSyntaxError) in elements.append(try r.value()) }
+        return .array(elements)
+    }
+
+    /// The inside of an object or an array, from its opening bracket past its `close`: `item`
+    /// reads each member or element (white space before and after is skipped here), commas
+    /// between them; `container` names it in errors ("an object").
+    private mutating func items(close: Unicode.Scalar, in container: String,
+                                _ item: (inout JSONReader) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
         try enter(); defer { depth -= 1 }
         i += 1
-        var elements: [JSONNode] = []
         skipSpace()
-        if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+        if i < b.count, b[i] == UInt8(ascii: close) { i += 1; return }
         while true {
             skipSpace()
-            elements.append(try value())
+            try item(&self)
             skipSpace()
-            guard i < b.count else { throw fail("unexpected end of input in an array") }
+            guard i < b.count else { throw fail("unexpected end of input in \(container)") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
-            throw fail("expected ',' or ']' in an array")
+            if b[i] == UInt8(ascii: close) { i += 1; return }
+            throw fail("expected ',' or '\(close)' in \(container)")
         }
     }
 

@@ -57,10 +57,7 @@ struct ListCommand: ParsableCommand {
     var verbose: Int
     @Flag(name: .customLong("json"), help: "Print JSON even when stdout is a terminal.")
     var json = false
-    @Flag(name: .customLong("cached"), help: "Take the flush hints from the cache even as root; a missing or stale cache is an error.")
-    var cached = false
-    @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
-    var cache: String = TopologyCache.defaultPath
+    @OptionGroup var cache: CacheOptions<ListCommand>
 
     func run() throws {
         var options = ListOptions()
@@ -69,7 +66,7 @@ struct ListCommand: ParsableCommand {
         options.human = human; options.verbose = verbose
         options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
         options.mode = mode; options.type = type
-        try Self.list(options, json: json, cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+        try Self.list(options, json: json, cache: cache.policy)
     }
 
     /// Reads, selects and prints.
@@ -84,4 +81,8 @@ struct ListCommand: ParsableCommand {
         let listing = try snapshot.topology.listing(options)
         FileHandleStdout.write(listingText(listing, hasFlushHints: snapshot.topology.hasFlushHints, json: json))
     }
+}
+
+extension ListCommand: CachedFacts {
+    static let taken = "the flush hints"
 }

@@ -34,11 +34,7 @@ struct PlanCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the plan as JSON.")
     var json = false
 
-    @Flag(name: .customLong("cached"), help: "Take the flush hints and root's checks from the cache even as root; a missing or stale cache is an error.")
-    var cached = false
-
-    @Option(name: .customLong("cache"), help: ArgumentHelp("The cache `flushctl refresh` writes.", valueName: "path"))
-    var cache: String = TopologyCache.defaultPath
+    @OptionGroup var cache: CacheOptions<PlanCommand>
 
     func run() throws {
         // Checked here rather than in validate(): bad input exits 2 with one line, as every verb does.
@@ -56,7 +52,7 @@ struct PlanCommand: ParsableCommand {
             region = (b, s)
         }
         let report = try HostPlanning.plan(backendPath: backend, guestBase: base,
-                                           cache: cached ? .always(path: cache) : .whenNFITUnreadable(path: cache))
+                                           cache: cache.policy)
         if let provenance = report.cache { FileHandleStderr.write("flushctl plan: note: flush hints and checks \(provenance)\n") }
         // The guest NFIT exists only for a passthrough plan (other methods give the guest no
         // host hint pages); its errors (a size the DIMMs cannot share) are bad input.
@@ -68,6 +64,10 @@ struct PlanCommand: ParsableCommand {
             if let layout { print("  guest NFIT (flushctl nfit build):\n" + nfitLayoutToJSON(layout).prettyPrinted()) }
         }
     }
+}
+
+extension PlanCommand: CachedFacts {
+    static let taken = "the flush hints and root's checks"
 }
 
 /// Bad input to plan, check or flush, as one line.

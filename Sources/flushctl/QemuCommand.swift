@@ -156,14 +156,7 @@ func parseQemuSize(_ text: String) -> UInt64? {
 /// strings, optional keys left out.
 func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> JSONValue {
     let plan = report.plan
-    var members: [(String, JSONValue)] = [
-        ("backend", .string(plan.backend)),
-        ("backend_kind", .string(plan.backendKind)),
-        ("method", .string(plan.method.rawValue)),
-        ("reason", .string(plan.reason)),
-    ]
-    if let region = plan.region { members.append(("region", .string(region.dev))) }
-    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
+    var members = planHeadToJSON(plan)
     members.append(("machine", .string(recipe.machine.rawValue)))
     members.append(("guest_ram", .hex(recipe.guestRAM)))
     members.append(("device_memory_base", .hex(recipe.deviceMemoryBase)))

@@ -173,9 +173,9 @@ import Testing
         c = nil
         #expect(!FileManager.default.fileExists(atPath: cPath), "deinit removes it")
         _ = b
-        #expect(throws: ScratchFileError.self) { try ScratchFile(directory: dir + "/missing") }
+        #expect(throws: HostError.self) { try ScratchFile(directory: dir + "/missing") }
         // A file is not a directory.
-        #expect(throws: ScratchFileError.self) { try ScratchFile(directory: "/etc/hostname") }
+        #expect(throws: HostError.self) { try ScratchFile(directory: "/etc/hostname") }
     }
 
     /// HostBench.syncMethods measures both syncs and removes its scratch file.

@@ -56,46 +56,42 @@ struct CacheHardeningTests {
 
     @Test("a symlink at the old temporary name (<cache>.tmp.<pid>) is never followed: the file it points at is untouched")
     func temporarySymlinkNotFollowed() throws {
-        let outside = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(outside) }
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        let victim = outside + "/shadow"
-        try Self.writeFile(victim, Array("root's secret\n".utf8), mode: 0o600)
-        let before = try Snapshot(victim)
-        let path = dir + "/topology.json"
-        #expect(symlink(victim, "\(path).tmp.\(getpid())") == 0)
+        try CacheTests.withScratch { dir, outside in
+            let victim = outside + "/shadow"
+            try Self.writeFile(victim, Array("root's secret\n".utf8), mode: 0o600)
+            let before = try Snapshot(victim)
+            let path = dir + "/topology.json"
+            #expect(symlink(victim, "\(path).tmp.\(getpid())") == 0)
 
-        // The directory is safe (mkdtemp: ours, 0700); the planted link was left before.
-        _ = try? TopologyCache.write(path: path, render: Self.refreshDocument)
-        #expect(try Snapshot(victim) == before, "the writer wrote through the planted link")
-        #expect(try CacheTests.listDirectory(outside) == ["shadow"])
+            // The directory is safe (mkdtemp: ours, 0700); the planted link was left before.
+            _ = try? TopologyCache.write(path: path, render: Self.refreshDocument)
+            #expect(try Snapshot(victim) == before, "the writer wrote through the planted link")
+            #expect(try CacheTests.listDirectory(outside) == ["shadow"])
+        }
     }
 
     @Test("a symlink at the lock's name makes the write fail, and nothing is created where it points")
     func lockSymlinkNotFollowed() throws {
-        let outside = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(outside) }
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        let target = outside + "/created-by-root"
-        #expect(symlink(target, TopologyCache.lockPath(for: path)) == 0)
-        let victim = outside + "/existing"
-        try Self.writeFile(victim, Array("keep\n".utf8), mode: 0o600)
-        let before = try Snapshot(victim)
+        try CacheTests.withScratch { dir, outside in
+            let path = dir + "/topology.json"
+            let target = outside + "/created-by-root"
+            #expect(symlink(target, TopologyCache.lockPath(for: path)) == 0)
+            let victim = outside + "/existing"
+            try Self.writeFile(victim, Array("keep\n".utf8), mode: 0o600)
+            let before = try Snapshot(victim)
 
-        let error = #expect(throws: (any Error).self) { try TopologyCache.write(path: path, render: Self.refreshDocument) }
-        #expect("\(error.map { "\($0)" } ?? "")".contains("symbolic link"), "\(String(describing: error))")
-        #expect(!Self.exists(target), "the lock link made the writer create a file outside the directory")
-        #expect(!Self.exists(path), "written without its lock")
+            let error = #expect(throws: (any Error).self) { try TopologyCache.write(path: path, render: Self.refreshDocument) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("symbolic link"), "\(String(describing: error))")
+            #expect(!Self.exists(target), "the lock link made the writer create a file outside the directory")
+            #expect(!Self.exists(path), "written without its lock")
 
-        // A link to an existing file: not opened, not truncated, not chmod'ed either.
-        #expect(unlink(TopologyCache.lockPath(for: path)) == 0)
-        #expect(symlink(victim, TopologyCache.lockPath(for: path)) == 0)
-        #expect(throws: (any Error).self) { try TopologyCache.write(path: path, render: Self.refreshDocument) }
-        #expect(try Snapshot(victim) == before)
-        #expect(try CacheTests.listDirectory(outside) == ["existing"])
+            // A link to an existing file: not opened, not truncated, not chmod'ed either.
+            #expect(unlink(TopologyCache.lockPath(for: path)) == 0)
+            #expect(symlink(victim, TopologyCache.lockPath(for: path)) == 0)
+            #expect(throws: (any Error).self) { try TopologyCache.write(path: path, render: Self.refreshDocument) }
+            #expect(try Snapshot(victim) == before)
+            #expect(try CacheTests.listDirectory(outside) == ["existing"])
+        }
     }
 
     @Test("a directory others can write is refused, naming it, its owner and mode; nothing it links to changes",
@@ -126,13 +122,11 @@ struct CacheHardeningTests {
 
     @Test("a symlink in place of the cache directory itself is refused")
     func directorySymlinkRefused() throws {
-        let outside = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(outside) }
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        #expect(symlink(outside, dir + "/flushctl") == 0)
-        #expect(throws: (any Error).self) { try TopologyCache.write(path: dir + "/flushctl/topology.json", render: Self.refreshDocument) }
-        #expect(try CacheTests.listDirectory(outside) == [])
+        try CacheTests.withScratch { dir, outside throws in
+            #expect(symlink(outside, dir + "/flushctl") == 0)
+            #expect(throws: (any Error).self) { try TopologyCache.write(path: dir + "/flushctl/topology.json", render: Self.refreshDocument) }
+            #expect(try CacheTests.listDirectory(outside) == [])
+        }
     }
 
     // MARK: Item 4: numbers, boots and kernels
@@ -168,58 +162,58 @@ struct CacheHardeningTests {
 
     @Test("a cached generation of UInt64.max does not stop refresh: it starts again at 1")
     func maximalGeneration() throws {
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        try Self.writeFile(path, try Self.document { $0.replacingFirst("\"generation\":1,", with: "\"generation\":18446744073709551615,") })
-        #expect(try TopologyCache.write(path: path, render: Self.refreshDocument) == 1)
-        #expect(try TopologyCache.read(path: path).generation == 1)
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            try Self.writeFile(path, try Self.document { $0.replacingFirst("\"generation\":1,", with: "\"generation\":18446744073709551615,") })
+            #expect(try TopologyCache.write(path: path, render: Self.refreshDocument) == 1)
+            #expect(try TopologyCache.read(path: path).generation == 1)
+        }
     }
 
     @Test("a cache from another boot, without a boot_id, or from another kernel is no cache, with the reason")
     func boundToBootAndKernel() throws {
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        let boot = try Self.bootID()
-        try Self.writeFile(path, try Self.document())
-        #expect(try TopologyCache.read(path: path).generation == 1, "this boot's own document reads")
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            let boot = try Self.bootID()
+            try Self.writeFile(path, try Self.document())
+            #expect(try TopologyCache.read(path: path).generation == 1, "this boot's own document reads")
 
-        let otherBoot = "00000000-1111-2222-3333-444444444444"
-        try Self.writeFile(path, try Self.document { $0.replacingFirst(boot, with: otherBoot) })
-        var error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
-        #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains(otherBoot) == true, "\(String(describing: error))")
-        #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
+            let otherBoot = "00000000-1111-2222-3333-444444444444"
+            try Self.writeFile(path, try Self.document { $0.replacingFirst(boot, with: otherBoot) })
+            var error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains(otherBoot) == true, "\(String(describing: error))")
+            #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
 
-        try Self.writeFile(path, try Self.document { $0.replacingFirst("\"boot_id\":\"\(boot)\",", with: "") })
-        error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
-        #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains("boot_id") == true, "\(String(describing: error))")
+            try Self.writeFile(path, try Self.document { $0.replacingFirst("\"boot_id\":\"\(boot)\",", with: "") })
+            error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains("boot_id") == true, "\(String(describing: error))")
 
-        try Self.writeFile(path, try Self.document { $0.replacingFirst("\"kernel\":\"\(TopologyCache.kernelRelease())\"", with: "\"kernel\":\"2.6.32-other\"") })
-        error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
-        #expect(error?.message.hasPrefix("no cache for this kernel") == true && error?.message.contains("2.6.32-other") == true, "\(String(describing: error))")
+            try Self.writeFile(path, try Self.document { $0.replacingFirst("\"kernel\":\"\(TopologyCache.kernelRelease())\"", with: "\"kernel\":\"2.6.32-other\"") })
+            error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            #expect(error?.message.hasPrefix("no cache for this kernel") == true && error?.message.contains("2.6.32-other") == true, "\(String(describing: error))")
+        }
     }
 
     @Test("a snapshot time from an earlier boot, or from the future, does not make refresh skip")
     func snapshotOfAnotherBootDoesNotCoalesce() throws {
-        let dir = try CacheTests.scratchDirectory()
-        defer { CacheTests.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        let boot = try Self.bootID()
-        // An earlier boot that ran longer than this one has so far.
-        let later = TopologyCache.currentBootTime() + 3_600_000_000_000
-        try Self.writeFile(path, try Self.document(generation: 5) {
-            $0.replacingFirst(boot, with: "00000000-1111-2222-3333-444444444444")
-                .replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(later),\"kernel\"")
-        })
-        #expect(try TopologyCache.write(path: path, startedAt: TopologyCache.currentBootTime(), render: Self.refreshDocument) == 1)
-        #expect(try TopologyCache.read(path: path).generation == 1)
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            let boot = try Self.bootID()
+            // An earlier boot that ran longer than this one has so far.
+            let later = TopologyCache.currentBootTime() + 3_600_000_000_000
+            try Self.writeFile(path, try Self.document(generation: 5) {
+                $0.replacingFirst(boot, with: "00000000-1111-2222-3333-444444444444")
+                    .replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(later),\"kernel\"")
+            })
+            #expect(try TopologyCache.write(path: path, startedAt: TopologyCache.currentBootTime(), render: Self.refreshDocument) == 1)
+            #expect(try TopologyCache.read(path: path).generation == 1)
 
-        // This boot's document claiming a snapshot not yet taken: corrupt, not a reason to skip.
-        try Self.writeFile(path, try Self.document(generation: 5) {
-            $0.replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(later),\"kernel\"")
-        })
-        #expect(try TopologyCache.write(path: path, startedAt: TopologyCache.currentBootTime(), render: Self.refreshDocument) == 6)
+            // This boot's document claiming a snapshot not yet taken: corrupt, not a reason to skip.
+            try Self.writeFile(path, try Self.document(generation: 5) {
+                $0.replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(later),\"kernel\"")
+            })
+            #expect(try TopologyCache.write(path: path, startedAt: TopologyCache.currentBootTime(), render: Self.refreshDocument) == 6)
+        }
     }
 }
 

@@ -27,6 +27,19 @@ struct CacheTests {
         rmdir(dir)
     }
 
+    /// Runs `body` in a fresh scratch directory, removed afterwards whatever happens.
+    static func withScratch<T>(_ body: (_ dir: String) throws -> T) throws -> T {
+        let dir = try scratchDirectory()
+        defer { removeScratch(dir) }
+        return try body(dir)
+    }
+
+    /// Runs `body` with two fresh scratch directories, removed afterwards: `dir` to write in, and
+    /// `outside`, where links planted in `dir` point.
+    static func withScratch<T>(_ body: (_ dir: String, _ outside: String) throws -> T) throws -> T {
+        try withScratch { outside in try withScratch { dir in try body(dir, outside) } }
+    }
+
     /// A cache document with the regions of `topology`, as refresh writes it (the parts read back).
     /// This boot's id, which a document must carry to be read (empty when /proc has none).
     static let bootID = (try? CacheHardeningTests.bootID()) ?? ""
@@ -109,81 +122,76 @@ struct CacheTests {
 
     @Test("readVerified refuses a stale cache and says how to refresh it")
     func readVerifiedRefusesStale() throws {
-        let dir = try Self.scratchDirectory()
-        defer { Self.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
-        #expect(try TopologyCache.readVerified(path: path, live: Fixtures.topology()).generation == 1)
-        var live = Fixtures.topology()
-        live.buses[0].regions[0].enabled = false
-        let error = #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: live) }
-        #expect(error?.description == "\(path): stale (generation 1): region0 is now disabled; run `flushctl refresh` as root")
-        let missing = #expect(throws: CacheError.self) { try TopologyCache.read(path: dir + "/absent.json") }
-        #expect(missing?.message.hasPrefix("no cache") == true)
+        try Self.withScratch { dir in
+            let path = dir + "/topology.json"
+            try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
+            #expect(try TopologyCache.readVerified(path: path, live: Fixtures.topology()).generation == 1)
+            var live = Fixtures.topology()
+            live.buses[0].regions[0].enabled = false
+            let error = #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: live) }
+            #expect(error?.description == "\(path): stale (generation 1): region0 is now disabled; run `flushctl refresh` as root")
+            let missing = #expect(throws: CacheError.self) { try TopologyCache.read(path: dir + "/absent.json") }
+            #expect(missing?.message.hasPrefix("no cache") == true)
+        }
     }
 
     @Test("write creates the directory 0755 and the file 0644 whatever the umask, and increments the generation")
     func writeModesAndGeneration() throws {
-        let dir = try Self.scratchDirectory()
-        defer { Self.removeScratch(dir) }
-        let path = dir + "/run/flushctl/topology.json"
-        let old = umask(0o077)
-        defer { umask(old) }
-        var seen: [UInt64?] = []
-        for _ in 0..<3 {
-            seen.append(try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) })
+        try Self.withScratch { dir in
+            let path = dir + "/run/flushctl/topology.json"
+            let old = umask(0o077)
+            defer { umask(old) }
+            var seen: [UInt64?] = []
+            for _ in 0..<3 {
+                seen.append(try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) })
+            }
+            #expect(seen == [1, 2, 3])
+            #expect(try TopologyCache.read(path: path).generation == 3)
+            var st = stat()
+            #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o644)
+            #expect(stat(dir + "/run/flushctl", &st) == 0 && st.st_mode & 0o777 == 0o755)
+            // Only the document and its lock are left: no temporary file.
+            #expect(try Self.listDirectory(dir + "/run/flushctl") == ["topology.json", "topology.json.lock"])
         }
-        #expect(seen == [1, 2, 3])
-        #expect(try TopologyCache.read(path: path).generation == 3)
-        var st = stat()
-        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o644)
-        #expect(stat(dir + "/run/flushctl", &st) == 0 && st.st_mode & 0o777 == 0o755)
-        // Only the document and its lock are left: no temporary file.
-        #expect(try Self.listDirectory(dir + "/run/flushctl") == ["topology.json", "topology.json.lock"])
     }
 
     @Test("an unreadable previous document restarts at generation 1 and is replaced whole")
     func replacesGarbage() throws {
-        let dir = try Self.scratchDirectory()
-        defer { Self.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
-        try #require(fd >= 0)
-        _ = "{\"format\":".withCString { write(fd, $0, strlen($0)) }
-        close(fd)
-        #expect(try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) } == 1)
-        #expect(try TopologyCache.read(path: path).generation == 1)
+        try Self.withScratch { dir in
+            let path = dir + "/topology.json"
+            try CacheHardeningTests.writeFile(path, Array("{\"format\":".utf8))
+            #expect(try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) } == 1)
+            #expect(try TopologyCache.read(path: path).generation == 1)
+        }
     }
 
     @Test("a failing write leaves the old document in place")
     func failureKeepsOld() throws {
-        let dir = try Self.scratchDirectory()
-        defer { Self.removeScratch(dir) }
-        let notDir = dir + "/file"
-        let fd = open(notDir, O_WRONLY | O_CREAT, 0o644)
-        try #require(fd >= 0)
-        close(fd)
-        let error = #expect(throws: DurableFileError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
-        #expect(error?.description == "\(notDir): exists and is not a directory")
+        try Self.withScratch { dir in
+            let notDir = dir + "/file"
+            try CacheHardeningTests.writeFile(notDir, [])
+            let error = #expect(throws: DurableFileError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
+            #expect(error?.description == "\(notDir): exists and is not a directory")
 
-        // A directory in place of the document: rename fails, the temporary file is removed.
-        let path = dir + "/topology.json"
-        #expect(mkdir(path, 0o755) == 0)
-        let renameError = #expect(throws: DurableFileError.self) {
-            try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
-        }
-        #expect(renameError?.step == .rename && renameError?.errno == .isDirectory && renameError?.path == path, "\(String(describing: renameError))")
-        #expect(try Self.listDirectory(dir) == ["file", "topology.json", "topology.json.lock"])
-
-        // A document readers would refuse (here: no boot_id) is not installed.
-        #expect(rmdir(path) == 0)
-        let refused = #expect(throws: CacheError.self) {
-            try TopologyCache.write(path: path) { g, _ in
-                Array(Self.document(generation: g, topology: Fixtures.topology()).replacingFirst("\"boot_id\":\"\(Self.bootID)\",", with: "").utf8)
+            // A directory in place of the document: rename fails, the temporary file is removed.
+            let path = dir + "/topology.json"
+            #expect(mkdir(path, 0o755) == 0)
+            let renameError = #expect(throws: DurableFileError.self) {
+                try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
             }
+            #expect(renameError?.step == .rename && renameError?.errno == .isDirectory && renameError?.path == path, "\(String(describing: renameError))")
+            #expect(try Self.listDirectory(dir) == ["file", "topology.json", "topology.json.lock"])
+
+            // A document readers would refuse (here: no boot_id) is not installed.
+            #expect(rmdir(path) == 0)
+            let refused = #expect(throws: CacheError.self) {
+                try TopologyCache.write(path: path) { g, _ in
+                    Array(Self.document(generation: g, topology: Fixtures.topology()).replacingFirst("\"boot_id\":\"\(Self.bootID)\",", with: "").utf8)
+                }
+            }
+            #expect(refused?.message.hasPrefix("refusing to write a document readers would refuse: no cache for this boot") == true, "\(String(describing: refused))")
+            #expect(try Self.listDirectory(dir) == ["file", "topology.json.lock"])
         }
-        #expect(refused?.message.hasPrefix("refusing to write a document readers would refuse: no cache for this boot") == true, "\(String(describing: refused))")
-        #expect(try Self.listDirectory(dir) == ["file", "topology.json.lock"])
     }
 
     @Test("the lock serialises writers: a held lock blocks refresh, and concurrent writers lose no generation")
@@ -220,27 +228,27 @@ struct CacheTests {
 
     @Test("a refresh that started before the current document's snapshot writes nothing; one that started after writes")
     func coalesces() throws {
-        let dir = try Self.scratchDirectory()
-        defer { Self.removeScratch(dir) }
-        let path = dir + "/topology.json"
-        func render(_ g: UInt64, _ snapshot: Int64) -> [UInt8] {
-            Array(Self.document(generation: g, topology: Fixtures.topology())
-                .replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(snapshot),\"kernel\"").utf8)
+        try Self.withScratch { dir in
+            let path = dir + "/topology.json"
+            func render(_ g: UInt64, _ snapshot: Int64) -> [UInt8] {
+                Array(Self.document(generation: g, topology: Fixtures.topology())
+                    .replacingFirst("\"kernel\"", with: "\"snapshot_boottime_ns\":\(snapshot),\"kernel\"").utf8)
+            }
+            let early = TopologyCache.currentBootTime()
+            #expect(try TopologyCache.write(path: path, startedAt: early, render: render) == 1)
+            let snapshot = try #require(try TopologyCache.read(path: path).snapshotBootTime)
+            #expect(snapshot > early)
+            // Started before that snapshot: its event is already in the document.
+            #expect(try TopologyCache.write(path: path, startedAt: early, render: render) == nil)
+            #expect(try TopologyCache.read(path: path).generation == 1)
+            // Started after it: the document may miss its event, so it writes.
+            let late = TopologyCache.currentBootTime()
+            #expect(try TopologyCache.write(path: path, startedAt: late, render: render) == 2)
+            // A render that throws leaves the document as it was.
+            struct Boom: Error {}
+            #expect(throws: Boom.self) { try TopologyCache.write(path: path) { _, _ in throw Boom() } }
+            #expect(try TopologyCache.read(path: path).generation == 2)
         }
-        let early = TopologyCache.currentBootTime()
-        #expect(try TopologyCache.write(path: path, startedAt: early, render: render) == 1)
-        let snapshot = try #require(try TopologyCache.read(path: path).snapshotBootTime)
-        #expect(snapshot > early)
-        // Started before that snapshot: its event is already in the document.
-        #expect(try TopologyCache.write(path: path, startedAt: early, render: render) == nil)
-        #expect(try TopologyCache.read(path: path).generation == 1)
-        // Started after it: the document may miss its event, so it writes.
-        let late = TopologyCache.currentBootTime()
-        #expect(try TopologyCache.write(path: path, startedAt: late, render: render) == 2)
-        // A render that throws leaves the document as it was.
-        struct Boom: Error {}
-        #expect(throws: Boom.self) { try TopologyCache.write(path: path) { _, _ in throw Boom() } }
-        #expect(try TopologyCache.read(path: path).generation == 2)
     }
 
     @Test("time and age formats")

@@ -28,6 +28,20 @@ import Testing
         return names.sorted()
     }
 
+    /// Creates `path` (mode 0600, never an existing file) holding `text`: a file the writer must not touch.
+    static func create(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        try #require(write(fd, text, text.utf8.count) == text.utf8.count)
+    }
+
+    /// The permission bits of `path` (following a link); `nil` when stat fails.
+    static func permissions(_ path: String) -> mode_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mode & 0o777 : nil
+    }
+
     static func contents(_ path: String) -> String? {
         guard let bytes = try? SmallFileForTests.read(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
@@ -45,8 +59,7 @@ import Testing
         try NFITFiles.writeDurably(Array("two".utf8), to: path, replace: true)
         #expect(Self.contents(path) == "two")
         #expect(Self.names(dir) == ["nfit.aml"])
-        var st = stat()
-        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o644)
+        #expect(Self.permissions(path) == 0o644)
     }
 
     @Test("something planted at the old temporary name (<out>.tmp.<pid>) neither stops the write nor is followed")
@@ -56,17 +69,13 @@ import Testing
         let outside = try Self.scratch()
         defer { Self.remove(outside) }
         let victim = outside + "/victim"
-        let fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        try #require(fd >= 0)
-        _ = write(fd, "keep", 4)
-        close(fd)
+        try Self.create(victim, "keep")
         let path = dir + "/nfit.aml"
         #expect(symlink(victim, "\(path).tmp.\(getpid())") == 0)
         try NFITFiles.writeDurably(Array("table".utf8), to: path, replace: false)
         #expect(Self.contents(path) == "table")
         #expect(Self.contents(victim) == "keep")
-        var st = stat()
-        #expect(stat(victim, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(Self.permissions(victim) == 0o600)
     }
 
     @Test("a symlink or a directory at the output is refused, and the link's target is untouched")
@@ -74,9 +83,7 @@ import Testing
         let dir = try Self.scratch()
         defer { Self.remove(dir) }
         let victim = dir + "/victim"
-        let fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        try #require(fd >= 0)
-        close(fd)
+        try Self.create(victim, "")
         #expect(symlink(victim, dir + "/link.aml") == 0)
         let error = #expect(throws: NFITCommandError.self) { try NFITFiles.writeDurably(Array("x".utf8), to: dir + "/link.aml", replace: true) }
         #expect(error?.description == "\(dir)/link.aml: is a symbolic link; refusing to write there")

@@ -130,35 +130,41 @@ import Testing
         return (root, tree, tree + "/stub:/usr/sbin:/usr/bin:/sbin:/bin")
     }
 
+    /// Runs the ``buildTree()`` tree's install.sh (after `environment`, shell words that set or
+    /// unset the builder) into DESTDIR=<root>/dest with PREFIX=/usr, expects it to succeed and
+    /// hands `check` the scratch root, the tree and the output; removes the scratch root.
+    static func installFromTree(after environment: String,
+                                _ check: (_ root: URL, _ tree: String, _ output: String) throws -> Void) throws {
+        let (root, tree, path) = try buildTree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        let (status, output) = try EmulatedHost.shell(
+            "\(environment) PATH='\(path)' sh '\(tree)/udev/install.sh' install DESTDIR='\(dest)' PREFIX=/usr")
+        #expect(status == 0, "install.sh failed: \(output)")
+        try check(root, tree, output)
+    }
+
     /// Under sudo, root installs what $SUDO_USER built: swift build (and so Package.swift) never
     /// runs as root.
     @Test(.enabled(if: getuid() == 0, "needs root, as sudo gives it"))
     func buildsAsTheSudoUser() throws {
-        let (root, tree, path) = try Self.buildTree()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let dest = root.path + "/dest"
-        let (status, output) = try EmulatedHost.shell(
-            "SUDO_USER=nobody PATH='\(path)' sh '\(tree)/udev/install.sh' install DESTDIR='\(dest)' PREFIX=/usr")
-        #expect(status == 0, "install.sh failed: \(output)")
-        #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "nobody\n", "\(output)")
-        #expect(output.contains("building as nobody"), "\(output)")
-        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
-        let owner = try FileManager.default.attributesOfItem(atPath: dest + "/usr/bin/flushctl")[.ownerAccountID] as? Int
-        #expect(owner == 0, "installed as root")
+        try Self.installFromTree(after: "SUDO_USER=nobody") { root, tree, output in
+            #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "nobody\n", "\(output)")
+            #expect(output.contains("building as nobody"), "\(output)")
+            #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
+            let owner = try FileManager.default.attributesOfItem(atPath: root.path + "/dest/usr/bin/flushctl")[.ownerAccountID] as? Int
+            #expect(owner == 0, "installed as root")
+        }
     }
 
     /// Root without sudo can only build as root, and says so.
     @Test(.enabled(if: getuid() == 0, "needs root"))
     func saysSoWhenItBuildsAsRoot() throws {
-        let (root, tree, path) = try Self.buildTree()
-        defer { try? FileManager.default.removeItem(at: root) }
-        let dest = root.path + "/dest"
-        let (status, output) = try EmulatedHost.shell(
-            "unset SUDO_USER; PATH='\(path)' sh '\(tree)/udev/install.sh' install DESTDIR='\(dest)' PREFIX=/usr")
-        #expect(status == 0, "install.sh failed: \(output)")
-        #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "root\n")
-        #expect(output.contains("building as root") && output.contains("NOBUILD=1"), "\(output)")
-        #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
+        try Self.installFromTree(after: "unset SUDO_USER;") { root, tree, output throws in
+            #expect(try String(contentsOfFile: tree + "/built-by", encoding: .utf8) == "root\n")
+            #expect(output.contains("building as root") && output.contains("NOBUILD=1"), "\(output)")
+            #expect(Self.standIn(root, "/usr/bin/flushctl") == "#!/bin/sh\necho built\n")
+        }
     }
 
     @Test(arguments: [

@@ -20,6 +20,14 @@ import Testing
     static func put64(_ b: inout [UInt8], _ offset: Int, _ v: UInt64) {
         put32(&b, offset, UInt32(v & 0xffff_ffff)); put32(&b, offset + 4, UInt32(v >> 32))
     }
+    /// The template changed by `edit`, then resealed: a field made wrong on purpose, not a
+    /// checksum or length the change broke by the way.
+    static func template(_ edit: (inout [UInt8]) -> Void) throws -> [UInt8] {
+        var b = try template()
+        edit(&b)
+        reseal(&b)
+        return b
+    }
     /// Sets the header length to the byte count and fixes the checksum.
     static func reseal(_ b: inout [UInt8]) {
         put32(&b, 4, UInt32(b.count))
@@ -68,9 +76,7 @@ import Testing
     }
 
     @Test func subtableLengthZero() throws {
-        var b = try Self.template()
-        Self.put16(&b, 0x60 + 2, 0)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, 0x60 + 2, 0) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .zeroLength)
         #expect(e.description.hasPrefix(#"subtable 1 (memory device to SPA range map) at byte 0x60: field "length" = 0"#))
@@ -87,9 +93,7 @@ import Testing
         (0x170, 7, 15, "platform capabilities", 16),
     ])
     func subtableShorterThanItsTypeMinimum(_ offset: Int, _ index: Int, _ length: Int, _ name: String, _ minimum: Int) throws {
-        var b = try Self.template()
-        Self.put16(&b, offset + 2, UInt16(length))
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, offset + 2, UInt16(length)) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .shorterThanMinimum)
         #expect(e.location == .subtable(index, type: b[offset] == 0 ? 0 : UInt16(b[offset]), offset: offset, field: "length"))
@@ -106,27 +110,21 @@ import Testing
     }
 
     @Test func partialSubtableHeaderAtTheEnd() throws {
-        var b = try Self.template()
-        b += [0x06, 0x00]
-        Self.reseal(&b)
+        let b = try Self.template { b in b += [0x06, 0x00] }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .pastEndOfTable)
         #expect(e.location.subtableIndex == 8 && e.location.offset == 0x180)
     }
 
     @Test func flushHintCountThatDoesNotFit() throws {
-        var b = try Self.template()
-        Self.put16(&b, 0x150 + 8, 9)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, 0x150 + 8, 9) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .countDoesNotFit)
         #expect(e.description == #"subtable 6 (flush hint address) at byte 0x150: field "hint_count" = 9 needs 88 bytes but the structure length is 32"#)
     }
 
     @Test func interleaveLineCountThatDoesNotFit() throws {
-        var b = try Self.template()
-        Self.put32(&b, 0x90 + 8, 0x4000_0000)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put32(&b, 0x90 + 8, 0x4000_0000) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .countDoesNotFit)
         #expect(e.description.hasPrefix(#"subtable 2 (interleave) at byte 0x90: field "line_count" = 1073741824 needs 4294967312 bytes"#))
@@ -182,34 +180,26 @@ import Testing
     }
 
     @Test func memdevPointingAtAMissingSPARange() throws {
-        var b = try Self.template()
-        Self.put16(&b, 0x60 + 12, 5)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, 0x60 + 12, 5) }
         let w = try Self.warnings(b)
         #expect(w.map(\.kind) == [.missingSPARange])
         #expect(w.first?.description == #"subtable 1 (memory device to SPA range map) at byte 0x60: field "range_index" = 5 names no SPA range structure (device handle 0x1)"#)
     }
 
     @Test func memdevWithRangeIndexZeroIsAnUnmappedDIMM() throws {
-        var b = try Self.template()
-        Self.put16(&b, 0x60 + 12, 0)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, 0x60 + 12, 0) }
         #expect(try Self.warnings(b).isEmpty)
     }
 
     @Test func memdevPointingAtAMissingControlRegion() throws {
-        var b = try Self.template()
-        Self.put16(&b, 0x60 + 14, 3)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put16(&b, 0x60 + 14, 3) }
         let w = try Self.warnings(b)
         #expect(w.map(\.kind) == [.missingControlRegion])
         #expect(w.first?.location == .subtable(1, type: 1, offset: 0x60, field: "control_region_index"))
     }
 
     @Test func hintAddressNotEightByteAligned() throws {
-        var b = try Self.template()
-        Self.put64(&b, 0x150 + 16 + 8, 0x6_1800_0004)
-        Self.reseal(&b)
+        let b = try Self.template { b in Self.put64(&b, 0x150 + 16 + 8, 0x6_1800_0004) }
         let result = try NFITTable.decode(b)
         #expect(result.warnings.map(\.kind) == [.unalignedHintAddress])
         #expect(result.warnings.first?.description == #"subtable 6 (flush hint address) at byte 0x150: field "hint_address[1]" = 0x618000004 is not 8-byte aligned (the kernel writes 8 bytes there)"#)

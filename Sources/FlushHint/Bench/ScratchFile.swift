@@ -3,26 +3,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Why a scratch file could not be created, written, synced or removed.
-public struct ScratchFileError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The file or directory.
-    public var path: String
-    /// The failing call.
-    public var call: String
-    /// The error.
-    public var errno: Errno
-
-    /// Creates an error.
-    public init(path: String, call: String, errno: Errno) {
-        self.path = path
-        self.call = call
-        self.errno = errno
-    }
-
-    /// The error as one line.
-    public var description: String { "\(path): \(call): \(errno)" }
-}
-
 /// A file flushctl bench creates for itself: `O_CREAT | O_EXCL` under a unique name
 /// (`.flushctl-bench.<pid>.<random>`), mode 0600, never an existing file. It is removed by
 /// ``remove()``, else when the value goes away, and if SIGINT, SIGTERM or SIGHUP arrives
@@ -35,13 +15,13 @@ public final class ScratchFile {
     private var removed = false
 
     /// Creates a new file in `directory`.
-    public init(directory: String) throws(ScratchFileError) {
+    public init(directory: String) throws(HostError) {
         var st = stat()
         guard stat(directory, &st) == 0 else {
-            throw ScratchFileError(path: directory, call: "stat", errno: Errno(rawValue: Glibc.errno))
+            throw HostError(path: directory, operation: "stat", errno: Errno(rawValue: Glibc.errno))
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw ScratchFileError(path: directory, call: "scratch directory", errno: .notDirectory)
+            throw HostError(path: directory, operation: "scratch directory", errno: .notDirectory)
         }
         let base = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         var attempt = 0
@@ -64,26 +44,26 @@ public final class ScratchFile {
             attempt += 1
             if error == .fileExists && attempt < 16 { continue }
             if error == .interrupted { continue }
-            throw ScratchFileError(path: candidate, call: "open(O_CREAT|O_EXCL)", errno: error)
+            throw HostError(path: candidate, operation: "open(O_CREAT|O_EXCL)", errno: error)
         }
     }
 
     /// Writes `buffer` at offset 0 (all of it, retrying short writes and EINTR).
-    public func overwrite(_ buffer: UnsafeRawBufferPointer) throws(ScratchFileError) {
+    public func overwrite(_ buffer: UnsafeRawBufferPointer) throws(HostError) {
         var done = 0
         while done < buffer.count {
             let n = pwrite(descriptor.rawValue, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(done))
             if n < 0 {
                 if Glibc.errno == EINTR { continue }
-                throw ScratchFileError(path: path, call: "pwrite", errno: Errno(rawValue: Glibc.errno))
+                throw HostError(path: path, operation: "pwrite", errno: Errno(rawValue: Glibc.errno))
             }
-            if n == 0 { throw ScratchFileError(path: path, call: "pwrite", errno: .noSpace) }
+            if n == 0 { throw HostError(path: path, operation: "pwrite", errno: .noSpace) }
             done += n
         }
     }
 
     /// Closes and unlinks the file. Idempotent.
-    public func remove() throws(ScratchFileError) {
+    public func remove() throws(HostError) {
         guard !removed else { return }
         removed = true
         let closeError: Errno? = close(descriptor.rawValue) == 0 ? nil : Errno(rawValue: Glibc.errno)
@@ -94,9 +74,9 @@ public final class ScratchFile {
             return (rc, saved)
         }
         if unlinkResult.0 != 0 {
-            throw ScratchFileError(path: path, call: "unlink", errno: Errno(rawValue: unlinkResult.1))
+            throw HostError(path: path, operation: "unlink", errno: Errno(rawValue: unlinkResult.1))
         }
-        if let closeError { throw ScratchFileError(path: path, call: "close", errno: closeError) }
+        if let closeError { throw HostError(path: path, operation: "close", errno: closeError) }
     }
 
     deinit { try? remove() }

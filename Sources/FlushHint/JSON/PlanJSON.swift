@@ -6,14 +6,7 @@ import OrderedJSON
 /// (ndctl's conventions: `ndctl list` prints handles and offsets as numbers).
 public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
     let plan = report.plan
-    var members: [(String, JSONValue)] = [
-        ("backend", .string(plan.backend)),
-        ("backend_kind", .string(plan.backendKind)),
-        ("method", .string(plan.method.rawValue)),
-        ("reason", .string(plan.reason)),
-    ]
-    if let region = plan.region { members.append(("region", .string(region.dev))) }
-    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
+    var members = planHeadToJSON(plan)
     if !plan.dimms.isEmpty { members.append(("dimms", .array(plan.dimms.map(planDIMMToJSON)))) }
     if !plan.ranges.isEmpty {
         members.append(("ranges", .array(plan.ranges.enumerated().map { index, range in
@@ -38,6 +31,21 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
     if !report.checks.isEmpty { members.append(("checks", .array(report.checks.map(checkToJSON)))) }
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)
+}
+
+/// The members every plan's JSON starts with, in this order: `backend`, `backend_kind`,
+/// `method`, `reason`, then `region` and `persistence_domain` when known (`flushctl plan` and
+/// `flushctl qemu` both begin so).
+public func planHeadToJSON(_ plan: Plan) -> [(String, JSONValue)] {
+    var members: [(String, JSONValue)] = [
+        ("backend", .string(plan.backend)),
+        ("backend_kind", .string(plan.backendKind)),
+        ("method", .string(plan.method.rawValue)),
+        ("reason", .string(plan.reason)),
+    ]
+    if let region = plan.region { members.append(("region", .string(region.dev))) }
+    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
+    return members
 }
 
 /// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).

@@ -128,21 +128,12 @@ public enum KernelFlush {
     /// Writes "1" to a region's `deep_flush` (`/sys/bus/nd/devices/regionN/deep_flush`), which
     /// makes the kernel run `nvdimm_flush` for the region. Every error is thrown.
     public static func deepFlush(path: String) throws(HostError) {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec], retryOnInterrupt: true)
-        } catch {
-            throw HostError(path: path, operation: "open", cause: error)
-        }
-        let written: Int
-        do {
-            written = try fd.writeAll("1\n".utf8)
-        } catch {
-            try? fd.close()
-            throw HostError(path: path, operation: "write", cause: error)
-        }
-        do { try fd.close() } catch {
-            throw HostError(path: path, operation: "close", cause: error)
+        let written = try withDescriptor(path, .writeOnly) { fd throws(HostError) in
+            do {
+                return try fd.writeAll("1\n".utf8)
+            } catch {
+                throw HostError(path: path, operation: "write", cause: error)
+            }
         }
         guard written == 2 else {
             throw HostError(path: path, operation: "write", message: "wrote \(written) of 2 bytes")
@@ -154,19 +145,34 @@ public enum KernelFlush {
     /// may be lost; it is never turned into success). A VMM should fsync its own descriptor;
     /// this opens a new one, which still sees writeback errors no one has seen.
     public static func fsync(path: String) throws(HostError) {
+        try withDescriptor(path, .readOnly) { fd throws(HostError) in
+            if Glibc.fsync(fd.rawValue) != 0 {
+                throw HostError(path: path, operation: "fsync", cause: Errno(rawValue: Glibc.errno))
+            }
+        }
+    }
+
+    /// Opens `path` (close-on-exec, retrying EINTR), runs `body` on the descriptor and closes
+    /// it. A failing open or close is thrown as a ``HostError`` of step `open` or `close`; when
+    /// `body` throws, the descriptor is closed and `body`'s error thrown, not the close's.
+    private static func withDescriptor<T>(_ path: String, _ mode: FileDescriptor.AccessMode,
+                                          _ body: (FileDescriptor) throws(HostError) -> T) throws(HostError) -> T {
         let fd: FileDescriptor
         do {
-            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+            fd = try FileDescriptor.open(FilePath(path), mode, options: [.closeOnExec], retryOnInterrupt: true)
         } catch {
             throw HostError(path: path, operation: "open", cause: error)
         }
-        if Glibc.fsync(fd.rawValue) != 0 {
-            let error = Errno(rawValue: Glibc.errno)
+        let result: T
+        do throws(HostError) {
+            result = try body(fd)
+        } catch {
             try? fd.close()
-            throw HostError(path: path, operation: "fsync", cause: error)
+            throw error
         }
         do { try fd.close() } catch {
             throw HostError(path: path, operation: "close", cause: error)
         }
+        return result
     }
 }
