@@ -22,14 +22,6 @@ extension EmulatedHost {
         var append = ""
         /// Seconds guest-run waits for the guest's boot and for each guest command before it fails (exit 125).
         var timeout = 180
-
-        init(qemuArguments: [String] = [], memory: String = "256M,slots=4,maxmem=4G", append: String = "",
-             timeout: Int = 180) {
-            self.qemuArguments = qemuArguments
-            self.memory = memory
-            self.append = append
-            self.timeout = timeout
-        }
     }
 
     /// One step's outcome; `where` is "guest" or "host".
