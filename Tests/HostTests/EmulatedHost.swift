@@ -12,10 +12,17 @@ struct EmulatedHostError: Error, CustomStringConvertible {
 
 /// Boots the emulated NVDIMM host (`Tests/hostsim/run`, see docs/emulated-host.md) from tests.
 enum EmulatedHost {
+    /// The emulated host's kernel: Debian 12's (6.1) or bookworm-backports' (6.12); `Tests/hostsim/run --kernel`.
+    enum Kernel: String, Sendable { case debian, backports }
+
     /// Everything one boot reports: the command results plus what the host side built.
     struct Boot: Sendable {
         /// One result per command, in order.
         let results: [CommandResult]
+        /// Per command, what `guest-run` reported when the command ran it (nil for other commands).
+        let guestRuns: [GuestRun?]
+        /// The host kernel's release (`uname -r`).
+        let kernelRelease: String
         /// md5 (lowercase hex) of the NFIT the scenario built and QEMU installed; nil when the scenario has none of its own.
         let nfitMD5: String?
         /// The guest kernel's command line.
@@ -30,13 +37,19 @@ enum EmulatedHost {
     }
 
     /// Like `run`, with the host-side facts of the boot (the NFIT's checksum, the kernel command line, timings).
-    static func boot(scenario: String, commands: [String], append: String = "") throws -> Boot {
+    /// `guest`: the host can run a guest of its own (`guest-run`, see `nested`); `kernel`: which host kernel;
+    /// `timeout`: seconds before QEMU is killed (nil: the script's default, 240 or `$HOSTSIM_TIMEOUT`).
+    static func boot(scenario: String, commands: [String], append: String = "", guest: Bool = false,
+                     kernel: Kernel = .debian, timeout: Double? = nil) throws -> Boot {
         let flushctl = try flushctlBinary.get()
         let resultsFile = FileManager.default.temporaryDirectory
             .appendingPathComponent("hostsim-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: resultsFile) }
         var arguments = ["--scenario", scenario, "--flushctl", flushctl, "--results", resultsFile.path]
         if !append.isEmpty { arguments += ["--append", append] }
+        if guest { arguments.append("--guest") }
+        if kernel != .debian { arguments += ["--kernel", kernel.rawValue] }
+        if let timeout { arguments += ["--timeout", String(timeout)] }
         for command in commands { arguments += ["--cmd", command] }
         // One boot at a time per test process, whatever suites run in parallel: 2 cores, and
         // boot times (and timeouts) stay predictable.
@@ -47,7 +60,7 @@ enum EmulatedHost {
             (status, _, errorText) = try runScript(arguments)
         }
         guard status == 0 else {
-            throw EmulatedHostError(description: "Tests/hostsim/run --scenario \(scenario) failed (exit \(status)):\n\(errorText)")
+            throw EmulatedHostError(description: "Tests/hostsim/run \(arguments.joined(separator: " ")) failed (exit \(status)):\n\(errorText)")
         }
         let data: Data
         do { data = try Data(contentsOf: resultsFile) } catch {
@@ -64,6 +77,14 @@ enum EmulatedHost {
             results: document.results.map {
                 CommandResult(command: $0.command, stdout: $0.stdout, stderr: $0.stderr, status: $0.status)
             },
+            guestRuns: document.results.map { result in
+                result.nested.map { nested in
+                    GuestRun(release: nested.ready?.release, readySeconds: nested.ready?.seconds,
+                             steps: nested.steps.map { StepResult(where: $0.where, stdout: $0.stdout, stderr: $0.stderr,
+                                                                  status: $0.status) })
+                }
+            },
+            kernelRelease: document.kernel ?? "",
             nfitMD5: document.nfit_md5, append: document.append,
             bootedAt: document.times.booted, endedAt: document.times.end, wallSeconds: document.times.wall)
     }
@@ -165,10 +186,22 @@ enum EmulatedHost {
 
     /// The JSON document `Tests/hostsim/run --results` writes.
     private struct ResultsDocument: Decodable {
-        struct Result: Decodable { let command: String; let status: Int32; let stdout: String; let stderr: String }
+        struct Result: Decodable {
+            let command: String; let status: Int32; let stdout: String; let stderr: String
+            let nested: Nested?
+        }
+        /// guest-run's records, parsed by Tests/hostsim/run.
+        struct Nested: Decodable {
+            struct Ready: Decodable { let seconds: Double; let uptime: Double; let release: String }
+            struct Step: Decodable { let `where`: String; let status: Int32; let stdout: String; let stderr: String }
+            let ready: Ready?
+            let steps: [Step]
+            let end: Double?
+        }
         struct Times: Decodable { let booted: Double; let ready: Double; let end: Double; let wall: Double }
         let results: [Result]
         let nfit_md5: String?
+        let kernel: String?
         let append: String
         let times: Times
     }
