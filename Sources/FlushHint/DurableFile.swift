@@ -10,56 +10,6 @@ import Glibc
 // O_NOFOLLOW under a random name, the lock is opened O_NOFOLLOW, and renameat replaces the
 // directory entry, never a file a planted link points at.
 
-/// Why a durable replacement failed: the file, the step, and the `Errno` when a call failed.
-public struct DurableFileError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The step that failed.
-    public enum Step: String, Sendable, Equatable {
-        /// Creating a missing directory (`mkdir`).
-        case createDirectory = "mkdir"
-        /// Opening the directory (`open` with `O_DIRECTORY | O_NOFOLLOW`).
-        case openDirectory = "open of the directory"
-        /// The directory's owner or mode, or what is at the target's name, refused.
-        case check = "check"
-        /// Opening or locking the lock file (`openat`, `flock`).
-        case lock = "lock"
-        /// Creating the temporary file (`openat` with `O_CREAT | O_EXCL | O_NOFOLLOW`).
-        case open = "open"
-        /// Setting the temporary file's mode (`fchmod`).
-        case chmod = "fchmod"
-        /// Writing the bytes (`write`).
-        case write = "write"
-        /// Flushing the temporary file (`fsync`).
-        case fsync = "fsync"
-        /// Closing the temporary file (`close`; NFS reports write errors here).
-        case close = "close"
-        /// Renaming the temporary file over the target (`renameat`).
-        case rename = "rename"
-        /// Flushing the directory, which makes the rename durable (`fsync`).
-        case fsyncDirectory = "fsync of the directory"
-        /// Reading a file of the directory (`openat` with `O_NOFOLLOW`, `read`).
-        case read = "read"
-    }
-
-    /// The file or directory involved.
-    public var path: String
-    /// What was being done.
-    public var step: Step
-    /// The error of the call that failed; `nil` when the writer refused (``Step/check``).
-    public var errno: Errno?
-    /// What was wrong or what to do, when the errno alone does not say it.
-    public var detail: String?
-
-    /// Creates an error.
-    public init(path: String, step: Step, errno: Errno? = nil, detail: String? = nil) {
-        self.path = path; self.step = step; self.errno = errno; self.detail = detail
-    }
-
-    /// `PATH: STEP failed: ERRNO[; detail]`, or `PATH: detail` for a refusal.
-    public var description: String {
-        guard let errno else { return "\(path): \(detail ?? "\(step.rawValue) refused")" }
-        return "\(path): \(step.rawValue) failed: \(errno)" + (detail.map { "; " + $0 } ?? "")
-    }
-}
 
 /// Which directories a durable file may be replaced in.
 public enum DirectoryTrust: Sendable, Equatable {
@@ -98,25 +48,25 @@ public struct DurableDirectory: ~Copyable {
     /// Opens `path` (creating it and missing parents mode 0755 when `create` is set) and checks
     /// it against `trust`.
     ///
-    /// - Throws: ``DurableFileError``: with ``DurableFileError/Step/check`` when the directory
+    /// - Throws: ``HostError``: with a message and no operation when the directory
     ///   is a symbolic link, not a directory, or refused by `trust` (naming its owner and mode).
-    public init(path: String, trust: DirectoryTrust, create: Bool) throws(DurableFileError) {
+    public init(path: String, trust: DirectoryTrust, create: Bool) throws(HostError) {
         if create { try Self.makeDirectories(path) }
         // O_NOFOLLOW: the last component must be the directory itself, not a link to one.
         var flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC
         if trust == .ownerOnly { flags |= O_NOFOLLOW }
         let fd: CInt
-        do throws(DurableFileError) {
-            fd = try Self.retrying(.openDirectory, path) { open(path, flags) }
+        do throws(HostError) {
+            fd = try Self.retrying("open of the directory", path) { open(path, flags) }
         } catch {
             switch error.errno {
-            case .tooManySymbolicLinkLevels?: throw DurableFileError(path: path, step: .check, detail: "is a symbolic link; refusing to follow it (give the directory itself)")
-            case .notDirectory?: throw DurableFileError(path: path, step: .check, detail: "exists and is not a directory")
+            case .tooManySymbolicLinkLevels?: throw HostError(path: path, message: "is a symbolic link; refusing to follow it (give the directory itself)")
+            case .notDirectory?: throw HostError(path: path, message: "exists and is not a directory")
             default: throw error
             }
         }
         if trust == .ownerOnly {
-            do throws(DurableFileError) {
+            do throws(HostError) {
                 try Self.checkOwnerOnly(fd, path)
             } catch {
                 _ = close(fd)
@@ -129,16 +79,16 @@ public struct DurableDirectory: ~Copyable {
 
     /// Refuses the open directory `fd` unless root or the effective user owns it and neither
     /// group nor others may write it.
-    static func checkOwnerOnly(_ fd: CInt, _ path: String) throws(DurableFileError) {
+    static func checkOwnerOnly(_ fd: CInt, _ path: String) throws(HostError) {
         var st = stat()
-        try retrying(.openDirectory, path) { fstat(fd, &st) }
+        try retrying("open of the directory", path) { fstat(fd, &st) }
         let euid = geteuid()
         let mode = st.st_mode & 0o7777
         guard (st.st_uid != 0 && st.st_uid != euid) || mode & 0o022 != 0 else { return }
         let owner = "uid \(st.st_uid)" + (userName(st.st_uid).map { " (\($0))" } ?? "")
         let octal = String(mode, radix: 8)
         let want = euid == 0 ? "root" : "root or uid \(euid)"
-        throw DurableFileError(path: path, step: .check, detail:
+        throw HostError(path: path, message:
             "owned by \(owner) with mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal): refusing to write there, "
             + "since whoever else may write the directory can plant links at the names written; "
             + "use a directory owned by \(want) and writable by no one else (chown, chmod go-w), such as the default /run/flushctl")
@@ -150,13 +100,13 @@ public struct DurableDirectory: ~Copyable {
     public func pathOf(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
 
     /// What is at `name` (a symbolic link is reported, not followed).
-    public func kind(of name: String) throws(DurableFileError) -> DirectoryEntryKind {
+    public func kind(of name: String) throws(HostError) -> DirectoryEntryKind {
         var st = stat()
         while fstatat(descriptor.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
             let e = Glibc.errno
             if e == EINTR { continue }
             if e == ENOENT { return .absent }
-            throw DurableFileError(path: pathOf(name), step: .check, errno: Errno(rawValue: e))
+            throw HostError(path: pathOf(name), operation: "check", errno: Errno(rawValue: e))
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG: return .regularFile
@@ -173,34 +123,34 @@ public struct DurableDirectory: ~Copyable {
         let fd = openat(descriptor.rawValue, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 {
             let e = Errno(rawValue: Glibc.errno)
-            throw DurableFileError(path: lockPath, step: .lock, errno: e,
-                                   detail: e == .tooManySymbolicLinkLevels ? "it is a symbolic link; refusing to follow it (remove it)" : nil)
+            let why = e == .tooManySymbolicLinkLevels ? "; it is a symbolic link; refusing to follow it (remove it)" : ""
+            throw HostError(path: lockPath, operation: "lock", message: "\(e)\(why)", errno: e)
         }
         defer { _ = close(fd) }
         var st = stat()
-        _ = try Self.retrying(.lock, lockPath) { fstat(fd, &st) }
+        _ = try Self.retrying("lock", lockPath) { fstat(fd, &st) }
         guard st.st_mode & S_IFMT == S_IFREG else {
-            throw DurableFileError(path: lockPath, step: .check, detail: "not a regular file; refusing to use it as the lock")
+            throw HostError(path: lockPath, message: "not a regular file; refusing to use it as the lock")
         }
-        _ = try Self.retrying(.lock, lockPath) { flock(fd, LOCK_EX) }
+        _ = try Self.retrying("lock", lockPath) { flock(fd, LOCK_EX) }
         return try body()
     }
 
     /// The bytes of the file `name`, up to `limit` (more is read as `limit + 1` bytes, so a
     /// caller can tell); `nil` when there is no such file. A symbolic link is refused.
-    public func read(_ name: String, limit: Int) throws(DurableFileError) -> [UInt8]? {
+    public func read(_ name: String, limit: Int) throws(HostError) -> [UInt8]? {
         let filePath = pathOf(name)
         let fd = openat(descriptor.rawValue, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 {
             let e = Errno(rawValue: Glibc.errno)
             if e == .noSuchFileOrDirectory { return nil }
-            throw DurableFileError(path: filePath, step: .read, errno: e)
+            throw HostError(path: filePath, operation: "read", errno: e)
         }
         defer { _ = close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while bytes.count <= limit {
-            let n = try Self.retrying(.read, filePath) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+            let n = try Self.retrying("read", filePath) { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { break }
             bytes += chunk[..<n]
         }
@@ -211,7 +161,7 @@ public struct DurableDirectory: ~Copyable {
     /// a new temporary file (random name, `O_CREAT | O_EXCL | O_NOFOLLOW`), fsynced, renamed
     /// over `name` and the directory fsynced. On failure the temporary file is removed and
     /// `name` is as it was (unless only the final directory fsync failed).
-    public func replace(_ name: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(DurableFileError) {
+    public func replace(_ name: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(HostError) {
         let target = pathOf(name)
         var temporary = ""
         var fd: CInt = -1
@@ -225,41 +175,42 @@ public struct DurableDirectory: ~Copyable {
             if fd >= 0 { break }
             let e = Glibc.errno
             if e == EINTR || (e == EEXIST && attempt < 15) { continue }
-            throw DurableFileError(path: pathOf(temporary), step: .open, errno: Errno(rawValue: e))
+            throw HostError(path: pathOf(temporary), operation: "open", errno: Errno(rawValue: e))
         }
-        if fd < 0 { throw DurableFileError(path: pathOf(temporary), step: .open, errno: .interrupted) }
+        if fd < 0 { throw HostError(path: pathOf(temporary), operation: "open", errno: .interrupted) }
         let temporaryPath = pathOf(temporary)
         let file = fd
         var isOpen = true
-        do throws(DurableFileError) {
-            try Self.retrying(.chmod, temporaryPath) { fchmod(file, mode) }
+        do throws(HostError) {
+            try Self.retrying("fchmod", temporaryPath) { fchmod(file, mode) }
             var written = 0
             while written < bytes.count {
                 let start = written
-                written += try Self.retrying(.write, temporaryPath) {
+                written += try Self.retrying("write", temporaryPath) {
                     bytes.withUnsafeBytes { all in
                         let rest = UnsafeRawBufferPointer(rebasing: all[start...])
                         return Glibc.write(file, rest.baseAddress, rest.count)
                     }
                 }
             }
-            try Self.retrying(.fsync, temporaryPath) { fsync(file) }
+            try Self.retrying("fsync", temporaryPath) { fsync(file) }
             // Not retried on EINTR: Linux has closed the descriptor whatever close returns.
             isOpen = false
-            if close(file) != 0 { throw DurableFileError(path: temporaryPath, step: .close, errno: Errno(rawValue: Glibc.errno)) }
+            if close(file) != 0 { throw HostError(path: temporaryPath, operation: "close", errno: Errno(rawValue: Glibc.errno)) }
             let directoryFD = descriptor.rawValue, from = temporary
-            try Self.retrying(.rename, target) { renameat(directoryFD, from, directoryFD, name) }
+            try Self.retrying("rename", target) { renameat(directoryFD, from, directoryFD, name) }
         } catch {
             if isOpen { _ = close(file) }
             _ = unlinkat(descriptor.rawValue, temporary, 0)
             throw error
         }
-        do throws(DurableFileError) {
+        do throws(HostError) {
             let directoryFD = descriptor.rawValue
-            try Self.retrying(.fsyncDirectory, path) { fsync(directoryFD) }
+            try Self.retrying("fsync of the directory", path) { fsync(directoryFD) }
         } catch {
-            throw DurableFileError(path: path, step: .fsyncDirectory, errno: error.errno,
-                                   detail: "\(target) was replaced but the new name may not survive a crash")
+            throw HostError(path: path, operation: "fsync of the directory",
+                            message: "\(error.message); \(target) was replaced but the new name may not survive a crash",
+                            errno: error.errno)
         }
     }
 
@@ -267,7 +218,7 @@ public struct DurableDirectory: ~Copyable {
 
     /// Creates `path` and its missing parents, each mode 0755 whatever the umask (the chmod
     /// goes through a descriptor opened without following links).
-    static func makeDirectories(_ path: String) throws(DurableFileError) {
+    static func makeDirectories(_ path: String) throws(HostError) {
         var st = stat()
         if stat(path, &st) == 0 { return }
         let parent: String = {
@@ -279,7 +230,7 @@ public struct DurableDirectory: ~Copyable {
         if mkdir(path, 0o755) != 0 {
             let e = Glibc.errno
             if e == EEXIST { return }
-            throw DurableFileError(path: path, step: .createDirectory, errno: Errno(rawValue: e))
+            throw HostError(path: path, operation: "mkdir", errno: Errno(rawValue: e))
         }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd >= 0 {
@@ -294,15 +245,15 @@ public struct DurableDirectory: ~Copyable {
         return String(cString: name)
     }
 
-    /// Runs a call returning -1/errno (retrying EINTR), turning a failure into `step`'s error.
+    /// Runs a call returning -1/errno (retrying EINTR), turning a failure into `operation`'s error.
     @discardableResult
-    static func retrying<T: BinaryInteger>(_ step: DurableFileError.Step, _ path: String, _ call: () -> T) throws(DurableFileError) -> T {
+    static func retrying<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(HostError) -> T {
         while true {
             let result = call()
             if result >= 0 { return result }
             let e = Glibc.errno
             if e == EINTR { continue }
-            throw DurableFileError(path: path, step: step, errno: Errno(rawValue: e))
+            throw HostError(path: path, operation: operation, errno: Errno(rawValue: e))
         }
     }
 }

@@ -8,11 +8,11 @@ struct NFITCommandError: Error, CustomStringConvertible {
     /// The message: what was wrong and where.
     var description: String
     /// The failed file operation (its path, step and errno), when that was the cause.
-    var cause: DurableFileError?
+    var cause: HostError?
     init(_ description: String) { self.description = description }
-    init(_ cause: DurableFileError) {
+    init(_ cause: HostError) {
         self.cause = cause
-        description = cause.step == .fsync ? "\(cause); the table may not be on disk" : cause.description
+        description = cause.operation == "fsync" ? "\(cause); the table may not be on disk" : cause.description
     }
 }
 

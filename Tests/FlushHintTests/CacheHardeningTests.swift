@@ -147,7 +147,7 @@ struct CacheHardeningTests {
         for (target, replacement, expected) in cases {
             let bytes = try Self.document { $0.replacingFirst(target, with: replacement) }
             #expect(String(decoding: bytes, as: UTF8.self).contains(replacement))
-            let error = #expect(throws: CacheError.self, "\(replacement)") { try TopologyCache.decode(bytes, path: "/c") }
+            let error = #expect(throws: HostError.self, "\(replacement)") { try TopologyCache.decode(bytes, path: "/c") }
             #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
         }
     }
@@ -180,16 +180,16 @@ struct CacheHardeningTests {
 
             let otherBoot = "00000000-1111-2222-3333-444444444444"
             try Self.writeFile(path, try Self.document { $0.replacingFirst(boot, with: otherBoot) })
-            var error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            var error = #expect(throws: HostError.self) { try TopologyCache.read(path: path) }
             #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains(otherBoot) == true, "\(String(describing: error))")
-            #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
+            #expect(throws: HostError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
 
             try Self.writeFile(path, try Self.document { $0.replacingFirst("\"boot_id\":\"\(boot)\",", with: "") })
-            error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            error = #expect(throws: HostError.self) { try TopologyCache.read(path: path) }
             #expect(error?.message.hasPrefix("no cache for this boot") == true && error?.message.contains("boot_id") == true, "\(String(describing: error))")
 
             try Self.writeFile(path, try Self.document { $0.replacingFirst("\"kernel\":\"\(TopologyCache.kernelRelease())\"", with: "\"kernel\":\"2.6.32-other\"") })
-            error = #expect(throws: CacheError.self) { try TopologyCache.read(path: path) }
+            error = #expect(throws: HostError.self) { try TopologyCache.read(path: path) }
             #expect(error?.message.hasPrefix("no cache for this kernel") == true && error?.message.contains("2.6.32-other") == true, "\(String(describing: error))")
         }
     }

@@ -88,16 +88,16 @@ struct CacheTests {
 
     @Test("bad documents are refused naming the file and what is wrong")
     func refusesBadDocuments() {
-        #expect(throws: CacheError(path: "/c", message: "not valid JSON at byte 12: expected ',' or '}' in an object")) {
+        #expect(throws: HostError(path: "/c", message: "not valid JSON at byte 12: expected ',' or '}' in an object")) {
             try TopologyCache.decode(Array(#"{"format":1 "x"}"#.utf8), path: "/c")
         }
         let wrongFormat = Self.document(generation: 1, topology: Fixtures.topology()).replacingFirst("flushctl-topology-cache", with: "other")
-        #expect(throws: CacheError.self) { try TopologyCache.decode(Array(wrongFormat.utf8)) }
+        #expect(throws: HostError.self) { try TopologyCache.decode(Array(wrongFormat.utf8)) }
         let zeroGeneration = Self.document(generation: 0, topology: Fixtures.topology())
-        let error = #expect(throws: CacheError.self) { try TopologyCache.decode(Array(zeroGeneration.utf8), path: "/c") }
+        let error = #expect(throws: HostError.self) { try TopologyCache.decode(Array(zeroGeneration.utf8), path: "/c") }
         #expect(error?.description == "/c: not a flushctl cache: member \"generation\" is 0, not an integer from 1 to 9007199254740992")
         let badCheck = Self.document(generation: 1, topology: Fixtures.topology(), checks: #"{"id":"bogus","verdict":"ok","finding":"x"}"#)
-        #expect(throws: CacheError.self) { try TopologyCache.decode(Array(badCheck.utf8)) }
+        #expect(throws: HostError.self) { try TopologyCache.decode(Array(badCheck.utf8)) }
     }
 
     @Test("staleness: a region gone, new, disabled, resized or with other DIMMs is named")
@@ -128,9 +128,9 @@ struct CacheTests {
             #expect(try TopologyCache.readVerified(path: path, live: Fixtures.topology()).generation == 1)
             var live = Fixtures.topology()
             live.buses[0].regions[0].enabled = false
-            let error = #expect(throws: CacheError.self) { try TopologyCache.readVerified(path: path, live: live) }
+            let error = #expect(throws: HostError.self) { try TopologyCache.readVerified(path: path, live: live) }
             #expect(error?.description == "\(path): stale (generation 1): region0 is now disabled; run `flushctl refresh` as root")
-            let missing = #expect(throws: CacheError.self) { try TopologyCache.read(path: dir + "/absent.json") }
+            let missing = #expect(throws: HostError.self) { try TopologyCache.read(path: dir + "/absent.json") }
             #expect(missing?.message.hasPrefix("no cache") == true)
         }
     }
@@ -170,21 +170,21 @@ struct CacheTests {
         try Self.withScratch { dir in
             let notDir = dir + "/file"
             try CacheHardeningTests.writeFile(notDir, [])
-            let error = #expect(throws: DurableFileError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
+            let error = #expect(throws: HostError.self) { try TopologyCache.write(path: notDir + "/topology.json") { _, _ in [] } }
             #expect(error?.description == "\(notDir): exists and is not a directory")
 
             // A directory in place of the document: rename fails, the temporary file is removed.
             let path = dir + "/topology.json"
             #expect(mkdir(path, 0o755) == 0)
-            let renameError = #expect(throws: DurableFileError.self) {
+            let renameError = #expect(throws: HostError.self) {
                 try TopologyCache.write(path: path) { g, _ in Array(Self.document(generation: g, topology: Fixtures.topology()).utf8) }
             }
-            #expect(renameError?.step == .rename && renameError?.errno == .isDirectory && renameError?.path == path, "\(String(describing: renameError))")
+            #expect(renameError?.operation == "rename" && renameError?.errno == .isDirectory && renameError?.path == path, "\(String(describing: renameError))")
             #expect(try Self.listDirectory(dir) == ["file", "topology.json", "topology.json.lock"])
 
             // A document readers would refuse (here: no boot_id) is not installed.
             #expect(rmdir(path) == 0)
-            let refused = #expect(throws: CacheError.self) {
+            let refused = #expect(throws: HostError.self) {
                 try TopologyCache.write(path: path) { g, _ in
                     Array(Self.document(generation: g, topology: Fixtures.topology()).replacingFirst("\"boot_id\":\"\(Self.bootID)\",", with: "").utf8)
                 }
@@ -272,7 +272,7 @@ struct CacheTests {
     }
 
     static func listDirectory(_ path: String) throws -> [String] {
-        guard let d = opendir(path) else { throw CacheError(path: path, message: "opendir failed") }
+        guard let d = opendir(path) else { throw HostError(path: path, message: "opendir failed") }
         defer { closedir(d) }
         var names: [String] = []
         while let e = readdir(d) {

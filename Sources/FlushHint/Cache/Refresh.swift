@@ -67,7 +67,7 @@ extension TopologyCache {
     /// The cache document for `contents`: what ``decode(_:path:)`` reads back, plus the full
     /// topology listing and plans for other readers (a VMM's tooling), in `flushctl list` and
     /// `flushctl plan` JSON.
-    public static func encode(_ contents: CacheContents, generation: UInt64, snapshotBootTime: Int64) throws(CacheError) -> [UInt8] {
+    public static func encode(_ contents: CacheContents, generation: UInt64, snapshotBootTime: Int64) throws(HostError) -> [UInt8] {
         let topology = contents.snapshot.topology
         let regions: [JSONValue] = regions(of: topology).map { summary in
             var members: [(String, JSONValue)] = [

@@ -8,19 +8,6 @@ import Glibc
 // the JSON printer); this file reads the parts a reader needs back, tells a stale cache from
 // a fresh one, and writes a new document atomically under a lock.
 
-/// Why the cache could not be read, written or trusted. One line naming the file and what failed.
-public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The cache file (or its directory or lock) involved.
-    public var path: String
-    /// What went wrong.
-    public var message: String
-
-    /// Creates an error about `path`.
-    public init(path: String, message: String) { self.path = path; self.message = message }
-
-    /// `PATH: message`.
-    public var description: String { "\(path): \(message)" }
-}
 
 /// One region as the cache recorded it: enough to tell whether the live topology still
 /// matches, plus the root-only check results (/dev/mem mapping proof) an unprivileged plan reuses.
@@ -100,21 +87,21 @@ public enum TopologyCache {
 
     /// Reads and decodes the cache at `path`, written in this boot under this kernel.
     ///
-    /// - Throws: ``CacheError`` when the file is absent, unreadable, too large or not a cache
+    /// - Throws: ``HostError`` when the file is absent, unreadable, too large or not a cache
     ///   document, or when it was written in another boot or under another kernel (then the
     ///   message starts "no cache for this boot" or "no cache for this kernel" and says why).
-    public static func read(path: String = defaultPath) throws(CacheError) -> CachedTopology {
+    public static func read(path: String = defaultPath) throws(HostError) -> CachedTopology {
         let bytes: [UInt8]
         do {
             bytes = try SmallFile.read(path, limit: sizeLimit + 1)
         } catch {
             switch error {
             case .noSuchFileOrDirectory:
-                throw CacheError(path: path, message: "no cache (run `flushctl refresh` as root, or install the udev rule that runs it)")
+                throw HostError(path: path, message: "no cache (run `flushctl refresh` as root, or install the udev rule that runs it)")
             case .permissionDenied:
-                throw CacheError(path: path, message: "not readable by this user (refresh writes it mode 0644)")
+                throw HostError(path: path, message: "not readable by this user (refresh writes it mode 0644)")
             default:
-                throw CacheError(path: path, message: "cannot read: \(error)")
+                throw HostError(path: path, message: "cannot read: \(error)")
             }
         }
         return try load(bytes, path: path, bootID: currentBootID(), kernel: kernelRelease())
@@ -123,32 +110,32 @@ public enum TopologyCache {
     /// Decodes `bytes` and checks that the document belongs to the boot `bootID` and the kernel
     /// release `kernel`: a /run that outlived a boot (kexec, a bind mount), or a cache copied from
     /// elsewhere, describes another topology and another clock for `snapshot_boottime_ns`.
-    static func load(_ bytes: [UInt8], path: String, bootID: String, kernel: String) throws(CacheError) -> CachedTopology {
-        if bytes.count > sizeLimit { throw CacheError(path: path, message: "larger than \(sizeLimit) bytes, not a cache") }
+    static func load(_ bytes: [UInt8], path: String, bootID: String, kernel: String) throws(HostError) -> CachedTopology {
+        if bytes.count > sizeLimit { throw HostError(path: path, message: "larger than \(sizeLimit) bytes, not a cache") }
         let cached = try decode(bytes, path: path)
         let refresh = "run `flushctl refresh` as root"
         guard let written = cached.bootID else {
-            throw CacheError(path: path, message: "no cache for this boot: the document has no boot_id (an older flushctl wrote it); \(refresh)")
+            throw HostError(path: path, message: "no cache for this boot: the document has no boot_id (an older flushctl wrote it); \(refresh)")
         }
         guard written == bootID else {
-            throw CacheError(path: path, message: "no cache for this boot: written in boot \(written), this is boot \(bootID); \(refresh)")
+            throw HostError(path: path, message: "no cache for this boot: written in boot \(written), this is boot \(bootID); \(refresh)")
         }
         guard cached.kernel == kernel else {
-            throw CacheError(path: path, message: "no cache for this kernel: written under \(cached.kernel), running \(kernel); \(refresh)")
+            throw HostError(path: path, message: "no cache for this kernel: written under \(cached.kernel), running \(kernel); \(refresh)")
         }
         return cached
     }
 
     /// This boot's id, from ``bootIDPath``.
     ///
-    /// - Throws: ``CacheError`` when it cannot be read or is not a UUID.
-    public static func currentBootID() throws(CacheError) -> String {
+    /// - Throws: ``HostError`` when it cannot be read or is not a UUID.
+    public static func currentBootID() throws(HostError) -> String {
         let bytes: [UInt8]
         do { bytes = try SmallFile.read(bootIDPath, limit: 64) } catch {
-            throw CacheError(path: bootIDPath, message: "cannot read this boot's id, so cannot tell a cache of this boot from an older one: \(error)")
+            throw HostError(path: bootIDPath, message: "cannot read this boot's id, so cannot tell a cache of this boot from an older one: \(error)")
         }
         let text = String(decoding: bytes.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        guard isBootID(text) else { throw CacheError(path: bootIDPath, message: "holds \"\(text.prefix(40))\", not a boot id") }
+        guard isBootID(text) else { throw HostError(path: bootIDPath, message: "holds \"\(text.prefix(40))\", not a boot id") }
         return text
     }
 
@@ -164,12 +151,12 @@ public enum TopologyCache {
 
     /// Decodes a cache document (`path` is named in errors). Every number is range-checked:
     /// an error names the member and the value.
-    public static func decode(_ bytes: [UInt8], path: String = defaultPath) throws(CacheError) -> CachedTopology {
+    public static func decode(_ bytes: [UInt8], path: String = defaultPath) throws(HostError) -> CachedTopology {
         let root: CacheJSON
         do { root = try CacheJSON.parse(bytes) } catch {
-            throw CacheError(path: path, message: "not valid JSON at \(error)")
+            throw HostError(path: path, message: "not valid JSON at \(error)")
         }
-        func bad(_ what: String) -> CacheError { CacheError(path: path, message: "not a flushctl cache: \(what)") }
+        func bad(_ what: String) -> HostError { HostError(path: path, message: "not a flushctl cache: \(what)") }
         guard case .string(let format)? = root["format"], format == formatName else { throw bad("member \"format\" is not \"\(formatName)\"") }
         guard case .number(let v)? = root["version"], Int(v) == formatVersion else {
             throw bad("member \"version\" is \(describe(root["version"])), not \(formatVersion) (written by another flushctl version: run `flushctl refresh` again)")
@@ -263,15 +250,15 @@ public enum TopologyCache {
     /// The JSON integer `node` (digits, an optional minus; no fraction or exponent) if it lies in
     /// `range`; otherwise an error naming `key` and the value.
     static func integer<T: FixedWidthInteger>(_ node: CacheJSON?, _ key: String, _ range: ClosedRange<T>, path: String,
-                                              what: String? = nil) throws(CacheError) -> T {
+                                              what: String? = nil) throws(HostError) -> T {
         if case .number(let text)? = node, let value = T(text, radix: 10), range.contains(value) { return value }
-        throw CacheError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not \(what ?? "an integer from \(range.lowerBound) to \(range.upperBound)")")
+        throw HostError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not \(what ?? "an integer from \(range.lowerBound) to \(range.upperBound)")")
     }
 
     /// A `"0x…"` string (1 to 16 hex digits, nothing else) or a decimal JSON number, that fits
     /// `T`; otherwise an error naming `key` and the value.
     static func hexOrDecimal<T: FixedWidthInteger & UnsignedInteger>(_ node: CacheJSON?, _ key: String, as: T.Type,
-                                                                     path: String) throws(CacheError) -> T {
+                                                                     path: String) throws(HostError) -> T {
         var value: UInt64?
         switch node {
         case .string(let s)?:
@@ -286,7 +273,7 @@ public enum TopologyCache {
         }
         if let value, let fitted = T(exactly: value) { return fitted }
         let bits = T.bitWidth
-        throw CacheError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not a \(bits)-bit number (\"0x…\" or decimal)")
+        throw HostError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not a \(bits)-bit number (\"0x…\" or decimal)")
     }
 
     /// The value of an ASCII hex digit.
@@ -338,13 +325,13 @@ public enum TopologyCache {
 
     /// The cache at `path` checked against `live`.
     ///
-    /// - Throws: ``CacheError`` when it cannot be read, or is stale (naming every difference
+    /// - Throws: ``HostError`` when it cannot be read, or is stale (naming every difference
     ///   and how to refresh it).
-    public static func readVerified(path: String = defaultPath, live: Topology) throws(CacheError) -> CachedTopology {
+    public static func readVerified(path: String = defaultPath, live: Topology) throws(HostError) -> CachedTopology {
         let cached = try read(path: path)
         let diffs = differences(cached: cached, live: live)
         if !diffs.isEmpty {
-            throw CacheError(path: path, message: "stale (generation \(cached.generation)): \(diffs.joined(separator: "; ")); run `flushctl refresh` as root")
+            throw HostError(path: path, message: "stale (generation \(cached.generation)): \(diffs.joined(separator: "; ")); run `flushctl refresh` as root")
         }
         return cached
     }
@@ -391,8 +378,8 @@ public enum TopologyCache {
     ///   caller started: nothing is written and `nil` is returned. This is how a burst of udev
     ///   events collapses into a few refreshes.
     /// - Returns: the generation written, or `nil` when coalesced.
-    /// - Throws: ``DurableFileError`` naming the file, the step and the errno of what failed;
-    ///   ``CacheError`` when this boot's id is unreadable or the rendered document would not be
+    /// - Throws: ``HostError`` naming the file, the step and the errno of what failed;
+    ///   ``HostError`` when this boot's id is unreadable or the rendered document would not be
     ///   read back; or what `render` threw. The old document is then left in place.
     @discardableResult
     public static func write(path: String = defaultPath, startedAt: Int64? = nil,
@@ -400,7 +387,7 @@ public enum TopologyCache {
         let slash = path.lastIndex(of: "/")
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         guard !name.isEmpty, name != ".", name != ".." else {
-            throw CacheError(path: path, message: "not a file name: give the cache file's path, such as \(defaultPath)")
+            throw HostError(path: path, message: "not a file name: give the cache file's path, such as \(defaultPath)")
         }
         let directory = try DurableDirectory(path: parentDirectory(of: path), trust: .ownerOnly, create: true)
         return try directory.withLock(name + ".lock") { () throws -> UInt64? in
@@ -416,11 +403,11 @@ public enum TopologyCache {
             let bytes = try render(generation, currentBootTime())
             // Never install what readers would refuse (or call no cache): say so now, as root.
             let written: CachedTopology
-            do throws(CacheError) { written = try load(bytes, path: path, bootID: bootID, kernel: kernel) } catch {
-                throw CacheError(path: path, message: "refusing to write a document readers would refuse: \(error.message)")
+            do throws(HostError) { written = try load(bytes, path: path, bootID: bootID, kernel: kernel) } catch {
+                throw HostError(path: path, message: "refusing to write a document readers would refuse: \(error.message)")
             }
             guard written.generation == generation else {
-                throw CacheError(path: path, message: "refusing to write a document of generation \(written.generation): this write is generation \(generation)")
+                throw HostError(path: path, message: "refusing to write a document of generation \(written.generation): this write is generation \(generation)")
             }
             try directory.replace(name, with: bytes, mode: 0o644)
             return generation
