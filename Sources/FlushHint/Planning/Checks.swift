@@ -52,22 +52,13 @@ public struct Check: Sendable, Equatable {
     /// What was checked.
     public var id: CheckID
     /// The page it is about, for per-page checks.
-    public var page: UInt64?
+    public var page: UInt64? = nil
     /// The outcome.
     public var verdict: Verdict
     /// One sentence saying what was found.
     public var finding: String
     /// What to do about it; `nil` when nothing needs doing.
-    public var fix: String?
-
-    /// Creates a check outcome.
-    public init(id: CheckID, page: UInt64? = nil, verdict: Verdict, finding: String, fix: String? = nil) {
-        self.id = id
-        self.page = page
-        self.verdict = verdict
-        self.finding = finding
-        self.fix = fix
-    }
+    public var fix: String? = nil
 }
 
 /// The facts the checks look at, each either read or the error that kept it from being read.

@@ -13,12 +13,6 @@ public struct GuestLayout: Sendable, Equatable {
     /// The guest DIMMs, in interleave position order.
     public var dimms: [GuestDIMM]
 
-    /// Creates a layout.
-    public init(base: UInt64, dimms: [GuestDIMM]) {
-        self.base = base
-        self.dimms = dimms
-    }
-
     /// The guest's NFIT described as `flushctl nfit build` reads it: one pmem region at
     /// `regionBase` of `regionSize` bytes, interleaved over the guest DIMMs in order, each
     /// with its flush hints, and with `platformCapabilities` (the host's) a platform
@@ -65,16 +59,8 @@ public struct GuestDIMM: Sendable, Equatable {
     public var handle: UInt32
     /// The host DIMM it mirrors (`nmemN`).
     public var hostDIMM: String
-    /// The guest physical addresses of the same hints.
+    /// The guest physical addresses of the host DIMM's hints that Linux uses.
     public var hints: [UInt64]
-
-    /// Creates a guest DIMM.
-    public init(position: Int, handle: UInt32, hostDIMM: String, hints: [UInt64]) {
-        self.position = position
-        self.handle = handle
-        self.hostDIMM = hostDIMM
-        self.hints = hints
-    }
 
     /// The guest's NFIT flush hint address structure (type 6) for this DIMM.
     public var structure: NFITFlushHintAddress {

@@ -365,12 +365,6 @@ public struct KernelRelease: Equatable, Sendable {
     /// Minor version.
     public var minor: Int
 
-    /// Creates a release from version numbers.
-    public init(major: Int, minor: Int) {
-        self.major = major
-        self.minor = minor
-    }
-
     /// Parses `6.1.0-18-amd64` into 6.1; `nil` if it does not start with `N.N`.
     public static func parse(_ text: String) -> KernelRelease? {
         let parts = text.split(separator: ".", maxSplits: 2)
