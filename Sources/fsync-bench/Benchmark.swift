@@ -1,4 +1,4 @@
-import FlushHint
+import FsyncFallback
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)

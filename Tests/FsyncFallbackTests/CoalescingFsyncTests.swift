@@ -2,7 +2,7 @@ import Foundation
 import SystemPackage
 import Synchronization
 import Testing
-@testable import FlushHint
+@testable import FsyncFallback
 
 /// An injectable sync function that blocks until the test releases it with a result, so a
 /// test decides exactly which requests arrive while which fsync is in flight.
