@@ -110,6 +110,8 @@ let package = Package(
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
         .testTarget(name: "FsyncFallbackTests", dependencies: ["FsyncFallback"]),
+        // fsync-bench's own code (@testable).
+        .testTarget(name: "FsyncBenchTests", dependencies: ["fsync-bench"]),
         // The flushctl command's own code (@testable): the `list` fast path against ArgumentParser.
         .testTarget(
             name: "FlushctlTests",

@@ -16,6 +16,8 @@ struct Benchmark {
     let seconds: Double
     let method: CoalescingFsync.SyncMethod
     let gathering: CoalescingFsync.Gathering
+    /// Starts one requester thread (tests inject a failing one).
+    var startThread: (@escaping @Sendable () -> Void) throws -> BenchThread = { try BenchThread($0) }
 
     static let block = 4096
     /// Blocks per requester, rewritten in turn (a preallocated image: no allocation per write).
@@ -87,8 +89,9 @@ struct Benchmark {
         let completed = Atomic<Int>(0)
         let firstError = Mutex<String?>(nil)
         let start = ContinuousClock.now
-        let workers = try (0..<threads).map { t in
-            try BenchThread {
+        // Requester `t`: writes its own blocks and flushes, until `stop`.
+        let requester = { (t: Int) -> @Sendable () -> Void in
+            {
                 let block = [UInt8](repeating: UInt8(truncatingIfNeeded: t), count: Self.block)
                 var i = 0
                 while !stop.load(ordering: .relaxed) {
@@ -109,6 +112,16 @@ struct Benchmark {
                     i += 1
                 }
             }
+        }
+        var workers: [BenchThread] = []
+        do {
+            for t in 0..<threads { workers.append(try startThread(requester(t))) }
+        } catch {
+            // The caller closes the descriptor once this returns: stop the requesters already
+            // running, and wait for them, first.
+            stop.store(true, ordering: .relaxed)
+            for w in workers { w.join() }
+            throw error
         }
         usleep(UInt32(seconds * 1_000_000))
         stop.store(true, ordering: .relaxed)
