@@ -41,8 +41,8 @@ struct Benchmark {
         let gatheringName = gathering == .off ? "off" : gathering == .adaptive ? "adaptive" : "custom"
         print("# fsync-bench: \(path), \(method), \(seconds) s per measurement, write 4 KiB then flush, gathering \(gatheringName)")
         print("# concurrent: each thread calls \(method) itself; serialized: one lock around write+\(method) (a VMM's global lock); ratios: coalesced / baseline")
-        print("| requesters | concurrent (req/s) | serialized (req/s) | coalesced (req/s) | vs concurrent | vs serialized | \(method) calls/s | requests per \(method) | mean \(method) (µs) | bound N/mean (req/s) | gathered | windows expired |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| requesters | concurrent (req/s) | serialized (req/s) | coalesced (req/s) | vs concurrent | vs serialized | \(method) calls/s | requests per \(method) | mean \(method) (µs) | bound N/mean (req/s) | coalesced / bound | gathered | windows expired | \(method)s on requester threads |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         let rawSync: @Sendable (FileDescriptor) -> String? = { [method] fd in
             let rc = method == .fsync ? Glibc.fsync(fd.rawValue) : Glibc.fdatasync(fd.rawValue)
             return rc == 0 ? nil : "\(method): \(Errno(rawValue: Glibc.errno))"
@@ -65,7 +65,7 @@ struct Benchmark {
             let (s, a) = stats.syncTime.components
             let meanLatency = stats.syncs == 0 ? 0 : (Double(s) + Double(a) / 1e18) / Double(stats.syncs)
             let bound = meanLatency > 0 ? Double(n) / meanLatency : 0
-            print("| \(n) | \(fmt(concurrent.rate)) | \(fmt(serialized.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / concurrent.rate, 2))x | \(fmt(coalesced.rate / serialized.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) | \(fmt(meanLatency * 1e6)) | \(fmt(bound)) | \(stats.gathered) | \(stats.windowsExpired) |")
+            print("| \(n) | \(fmt(concurrent.rate)) | \(fmt(serialized.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / concurrent.rate, 2))x | \(fmt(coalesced.rate / serialized.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) | \(fmt(meanLatency * 1e6)) | \(fmt(bound)) | \(fmt(bound > 0 ? coalesced.rate / bound : 0, 2)) | \(stats.gathered) | \(stats.windowsExpired) | \(stats.ledByRequesters) |")
         }
     }
 
