@@ -440,8 +440,10 @@ final class FsyncEngine: @unchecked Sendable {
         }
         resumeAsyncWaiters()
         if core.shutDown { pthread_cond_broadcast(idle) }
-        // The runner's own request needed this fsync: its success or its failure.
-        let result = outcome(generation) ?? .success(())
+        // The runner's own request needed exactly this fsync: its result is this fsync's
+        // (computed from its own error, so that no path can turn a failure into success).
+        let result: Result<Void, CoalescingFsyncError> =
+            error.map { .failure(CoalescingFsyncError(file: file, reason: .syncFailed($0))) } ?? .success(())
         if error != nil {
             wakeAll()   // the next fsync's waiters fail too, and the flusher thread ends
             if byRequester { pthread_mutex_unlock(mutex) }
