@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "flushctl", targets: ["flushctl"]),
         .library(name: "NFIT", targets: ["NFIT"]),
         .library(name: "FlushHint", targets: ["FlushHint"]),
+        // The coalescing fsync fallback alone, for a VMM that links nothing else of flushctl.
+        .library(name: "FsyncFallback", targets: ["FsyncFallback"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +35,12 @@ let package = Package(
         .target(name: "NFIT"),
         // json-c style pretty printing with keys in a fixed order, as ndctl prints.
         .target(name: "OrderedJSON"),
+        // The coalescing fsync fallback (docs/fsync-fallback.md): no libndctl, no histogram, so a
+        // VMM written in Swift can link it alone.
+        .target(
+            name: "FsyncFallback",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
         // The host: topology through libndctl, flush-hint pages, plans, flushing, the cache, and
         // the JSON of its models (list, plan, check), which the cache document carries too.
         .target(
@@ -56,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "fsync-bench",
             dependencies: [
-                "FlushHint", "OrderedJSON",
+                "FsyncFallback", "OrderedJSON",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -64,6 +72,10 @@ let package = Package(
         .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "NFIT"]),
+        .testTarget(name: "FsyncFallbackTests", dependencies: ["FsyncFallback"]),
+        // fsync-bench's own code (@testable).
+        .testTarget(name: "FsyncBenchTests", dependencies: ["fsync-bench"]),
+        // The flushctl command's own code (@testable): nfit build -o through the durable writer.
         .testTarget(name: "FlushctlTests", dependencies: ["flushctl"]),
         .testTarget(name: "HostTests"),
     ]

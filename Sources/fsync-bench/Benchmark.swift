@@ -1,4 +1,4 @@
-import FlushHint
+import FsyncFallback
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)
@@ -16,6 +16,8 @@ struct Benchmark {
     let seconds: Double
     let method: CoalescingFsync.SyncMethod
     let gathering: CoalescingFsync.Gathering
+    /// Starts one requester thread (tests inject a failing one).
+    var startThread: (@escaping @Sendable () -> Void) throws -> BenchThread = { try BenchThread($0) }
 
     static let block = 4096
     /// Blocks per requester, rewritten in turn (a preallocated image: no allocation per write).
@@ -39,8 +41,8 @@ struct Benchmark {
         let gatheringName = gathering == .off ? "off" : gathering == .adaptive ? "adaptive" : "custom"
         print("# fsync-bench: \(path), \(method), \(seconds) s per measurement, write 4 KiB then flush, gathering \(gatheringName)")
         print("# concurrent: each thread calls \(method) itself; serialized: one lock around write+\(method) (a VMM's global lock); ratios: coalesced / baseline")
-        print("| requesters | concurrent (req/s) | serialized (req/s) | coalesced (req/s) | vs concurrent | vs serialized | \(method) calls/s | requests per \(method) | mean \(method) (µs) | bound N/mean (req/s) | gathered | windows expired |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| requesters | concurrent (req/s) | serialized (req/s) | coalesced (req/s) | vs concurrent | vs serialized | \(method) calls/s | requests per \(method) | mean \(method) (µs) | bound N/mean (req/s) | coalesced / bound | gathered | windows expired | \(method)s on requester threads |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         let rawSync: @Sendable (FileDescriptor) -> String? = { [method] fd in
             let rc = method == .fsync ? Glibc.fsync(fd.rawValue) : Glibc.fdatasync(fd.rawValue)
             return rc == 0 ? nil : "\(method): \(Errno(rawValue: Glibc.errno))"
@@ -63,7 +65,7 @@ struct Benchmark {
             let (s, a) = stats.syncTime.components
             let meanLatency = stats.syncs == 0 ? 0 : (Double(s) + Double(a) / 1e18) / Double(stats.syncs)
             let bound = meanLatency > 0 ? Double(n) / meanLatency : 0
-            print("| \(n) | \(fmt(concurrent.rate)) | \(fmt(serialized.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / concurrent.rate, 2))x | \(fmt(coalesced.rate / serialized.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) | \(fmt(meanLatency * 1e6)) | \(fmt(bound)) | \(stats.gathered) | \(stats.windowsExpired) |")
+            print("| \(n) | \(fmt(concurrent.rate)) | \(fmt(serialized.rate)) | \(fmt(coalesced.rate)) | \(fmt(coalesced.rate / concurrent.rate, 2))x | \(fmt(coalesced.rate / serialized.rate, 2))x | \(fmt(syncRate)) | \(fmt(perSync, 1)) | \(fmt(meanLatency * 1e6)) | \(fmt(bound)) | \(fmt(bound > 0 ? coalesced.rate / bound : 0, 2)) | \(stats.gathered) | \(stats.windowsExpired) | \(stats.ledByRequesters) |")
         }
     }
 
@@ -87,8 +89,9 @@ struct Benchmark {
         let completed = Atomic<Int>(0)
         let firstError = Mutex<String?>(nil)
         let start = ContinuousClock.now
-        let workers = try (0..<threads).map { t in
-            try BenchThread {
+        // Requester `t`: writes its own blocks and flushes, until `stop`.
+        let requester = { (t: Int) -> @Sendable () -> Void in
+            {
                 let block = [UInt8](repeating: UInt8(truncatingIfNeeded: t), count: Self.block)
                 var i = 0
                 while !stop.load(ordering: .relaxed) {
@@ -109,6 +112,16 @@ struct Benchmark {
                     i += 1
                 }
             }
+        }
+        var workers: [BenchThread] = []
+        do {
+            for t in 0..<threads { workers.append(try startThread(requester(t))) }
+        } catch {
+            // The caller closes the descriptor once this returns: stop the requesters already
+            // running, and wait for them, first.
+            stop.store(true, ordering: .relaxed)
+            for w in workers { w.join() }
+            throw error
         }
         usleep(UInt32(seconds * 1_000_000))
         stop.store(true, ordering: .relaxed)

@@ -1,4 +1,4 @@
-import FlushHint
+import FsyncFallback
 import OrderedJSON
 import SystemPackage
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import ArgumentParser
-import FlushHint
+import FsyncFallback
 import OrderedJSON
 import Synchronization
 import SystemPackage

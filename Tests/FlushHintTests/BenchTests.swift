@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import FlushHint
 
@@ -176,6 +177,56 @@ import Testing
         #expect(throws: HostError.self) { try ScratchFile(directory: dir + "/missing") }
         // A file is not a directory.
         #expect(throws: HostError.self) { try ScratchFile(directory: "/etc/hostname") }
+    }
+
+    /// Several scratch files at once each keep their own entry for the signal handler: removing
+    /// one leaves the others registered, and the handler would unlink every live one. (With one
+    /// global slot the handler knew only the newest file, and removing any file forgot them all.)
+    @Test func everyLiveScratchFileIsRegisteredForSignalCleanup() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/flushctl-bench-slots-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try ScratchFile(directory: dir)
+        let b = try ScratchFile(directory: dir)
+        let c = try ScratchFile(directory: dir)
+        try b.remove()
+        let registered = ScratchCleanup.registered
+        #expect(registered.contains(a.path), "the first of three live files is not cleaned up on a signal")
+        #expect(registered.contains(c.path))
+        #expect(!registered.contains(b.path))
+        try a.remove()
+        try c.remove()
+        #expect(!ScratchCleanup.registered.contains { $0.hasPrefix(dir + "/") })
+    }
+
+    /// Threads creating and removing scratch files at once: no entry is freed twice or lost.
+    @Test func scratchFilesFromManyThreads() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/flushctl-bench-threads-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let errors = Mutex<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        for _ in 0..<4 {
+            Thread {
+                for _ in 0..<300 {
+                    do {
+                        let file = try ScratchFile(directory: dir)
+                        if !ScratchCleanup.registered.contains(file.path) {
+                            errors.withLock { $0.append("\(file.path) not registered while it exists") }
+                        }
+                        try file.remove()
+                    } catch {
+                        errors.withLock { $0.append("\(error)") }
+                    }
+                }
+                done.signal()
+            }.start()
+        }
+        for _ in 0..<4 { try #require(done.wait(timeout: .now() + 60) == .success) }
+        let found = errors.withLock { $0 }
+        #expect(found.isEmpty, "\(found.count) problems, first: \(found.first ?? "")")
+        #expect(!ScratchCleanup.registered.contains { $0.hasPrefix(dir + "/") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
     }
 
     /// HostBench.syncMethods measures both syncs and removes its scratch file.

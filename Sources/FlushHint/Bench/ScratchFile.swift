@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -13,6 +14,8 @@ public final class ScratchFile {
     /// The open descriptor (read-write).
     public let descriptor: FileDescriptor
     private var removed = false
+    /// This file's entry in the signal handler's list (its path as a C string).
+    private let cleanupSlot: UnsafeMutablePointer<CChar>
 
     /// Creates a new file in `directory`.
     public init(directory: String) throws(HostError) {
@@ -29,15 +32,15 @@ public final class ScratchFile {
             let name = ".flushctl-bench.\(getpid()).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
             let candidate = (base == "/" ? "" : base) + "/" + name
             // Block the cleanup signals between creating the file and registering it.
-            let fd = ScratchCleanup.whileBlocked { () -> CInt in
+            let (fd, slot) = ScratchCleanup.whileBlocked { () -> (CInt, UnsafeMutablePointer<CChar>?) in
                 let fd = open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                if fd >= 0 { ScratchCleanup.register(candidate) }
-                return fd
+                return (fd, fd >= 0 ? ScratchCleanup.register(candidate) : nil)
             }
-            if fd >= 0 {
+            if fd >= 0, let slot {
                 ScratchCleanup.unblock()
                 self.path = candidate
                 self.descriptor = FileDescriptor(rawValue: fd)
+                self.cleanupSlot = slot
                 return
             }
             let error = Errno(rawValue: Glibc.errno)
@@ -70,7 +73,7 @@ public final class ScratchFile {
         let unlinkResult = ScratchCleanup.whileBlocked { () -> (CInt, CInt) in
             let rc = unlink(path)
             let saved = Glibc.errno
-            ScratchCleanup.unregister()
+            ScratchCleanup.unregister(cleanupSlot)
             return (rc, saved)
         }
         if unlinkResult.0 != 0 {
@@ -82,14 +85,24 @@ public final class ScratchFile {
     deinit { try? remove() }
 }
 
-/// The one scratch file that exists at a time, in a form a signal handler may use: a C string
-/// and `unlink(2)`, both async-signal-safe.
+/// Every scratch file that exists, in a form a signal handler may use: one C string per file
+/// (`unlink(2)` is async-signal-safe), in a list guarded by a spin lock.
+///
+/// Several files may exist at once (tests run in parallel; a caller may hold two), so each file
+/// registers and unregisters its own entry. Every thread that takes the lock blocks the cleanup
+/// signals first (`whileBlocked`), and the handler runs with them blocked, so the handler never
+/// spins on a lock held by the thread it interrupted; on another thread it waits a few
+/// instructions for the holder to finish.
 enum ScratchCleanup {
-    nonisolated(unsafe) static var pending: UnsafeMutablePointer<CChar>? = nil
-    nonisolated(unsafe) static var installed = false
+    private static let lock = Atomic<Bool>(false)
+    /// The registered paths (`count` of them, in storage for `capacity`); under `lock`.
+    nonisolated(unsafe) private static var paths: UnsafeMutablePointer<UnsafeMutablePointer<CChar>>?
+    nonisolated(unsafe) private static var count = 0
+    nonisolated(unsafe) private static var capacity = 0
+    nonisolated(unsafe) private static var installed = false
     static let signals: [CInt] = [SIGINT, SIGTERM, SIGHUP]
 
-    /// Runs `body` with the cleanup signals blocked, so the handler never sees a half-updated path.
+    /// Runs `body` with the cleanup signals blocked, so the handler never sees a half-updated list.
     static func whileBlocked<T>(_ body: () -> T) -> T {
         var set = sigset_t()
         var old = sigset_t()
@@ -100,19 +113,62 @@ enum ScratchCleanup {
         return body()
     }
 
-    static func register(_ path: String) {
-        if !installed {
-            installed = true
-            for s in signals {
-                var action = sigaction()
-                action.__sigaction_handler.sa_handler = scratchSignalHandler
-                sigemptyset(&action.sa_mask)
-                action.sa_flags = 0
-                sigaction(s, &action, nil)
+    /// Takes the lock (the cleanup signals must be blocked in this thread).
+    private static func withLock<T>(_ body: () -> T) -> T {
+        while !lock.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { sched_yield() }
+        defer { lock.store(false, ordering: .releasing) }
+        return body()
+    }
+
+    /// Adds `path` to the list (signals blocked); returns its entry, for `unregister`.
+    static func register(_ path: String) -> UnsafeMutablePointer<CChar> {
+        let entry = strdup(path)!
+        withLock {
+            if !installed {
+                installed = true
+                var mask = sigset_t()
+                sigemptyset(&mask)
+                for s in signals { sigaddset(&mask, s) }
+                for s in signals {
+                    var action = sigaction()
+                    action.__sigaction_handler.sa_handler = scratchSignalHandler
+                    // The other cleanup signals wait until the handler has re-raised: it holds the lock.
+                    action.sa_mask = mask
+                    action.sa_flags = 0
+                    sigaction(s, &action, nil)
+                }
             }
+            if count == capacity {
+                capacity = Swift.max(8, capacity * 2)
+                paths = realloc(paths, capacity * MemoryLayout<UnsafeMutablePointer<CChar>>.stride)!
+                    .assumingMemoryBound(to: UnsafeMutablePointer<CChar>.self)
+            }
+            paths![count] = entry
+            count += 1
         }
-        free(pending)
-        pending = strdup(path)
+        return entry
+    }
+
+    /// Removes the entry `register` returned (signals blocked), and frees it.
+    static func unregister(_ entry: UnsafeMutablePointer<CChar>) {
+        withLock {
+            guard let paths, let index = (0..<count).first(where: { paths[$0] == entry }) else { return }
+            count -= 1
+            paths[index] = paths[count]
+        }
+        free(entry)
+    }
+
+    /// Unlinks every registered file (what the handler does before re-raising the signal).
+    static func unlinkAll() {
+        withLock {
+            for i in 0..<count { unlink(paths![i]) }
+        }
+    }
+
+    /// The registered paths (for tests).
+    static var registered: [String] {
+        whileBlocked { withLock { (0..<count).map { String(cString: paths![$0]) } } }
     }
 
     /// Unblocks the cleanup signals in this thread. A mask inherited blocked (a test runner's
@@ -124,17 +180,12 @@ enum ScratchCleanup {
         for s in signals { sigaddset(&set, s) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
-
-    static func unregister() {
-        free(pending)
-        pending = nil
-    }
 }
 
-/// Unlinks the pending scratch file, restores the default action and re-raises the signal,
-/// so the process ends as the signal says (exit status 128+N in a shell).
+/// Unlinks every scratch file, restores the default action and re-raises the signal, so the
+/// process ends as the signal says (exit status 128+N in a shell).
 private func scratchSignalHandler(_ signal: CInt) {
-    if let path = ScratchCleanup.pending { unlink(path) }
+    ScratchCleanup.unlinkAll()
     Glibc.signal(signal, SIG_DFL)
     raise(signal)
 }

@@ -2,7 +2,7 @@ import Foundation
 import SystemPackage
 import Synchronization
 import Testing
-@testable import FlushHint
+@testable import FsyncFallback
 
 /// An injectable sync function that blocks until the test releases it with a result, so a
 /// test decides exactly which requests arrive while which fsync is in flight.
@@ -276,10 +276,12 @@ func waitAsync(_ condition: () -> Bool) async throws {
         #expect(throws: CoalescingFsyncError(file: "c", reason: .cancelled)) { try flusher.flush(cancellation: token) }
     }
 
+    /// Requests with a timeout never run an fsync themselves: the flusher thread runs it, and
+    /// every one of them is pending when `shutdown()` comes.
     @Test func shutdownFailsPendingRequestsAndRefusesNewOnes() throws {
         let gate = SyncGate()
         let flusher = try CoalescingFsync(file: "s", sync: gate.sync)
-        let pending = (0..<4).map { _ in Requester(flusher, gate: gate) }
+        let pending = (0..<4).map { _ in Requester(flusher, gate: gate, timeout: .seconds(60)) }
         try #require(gate.waitEntered(1))
         try #require(waitRequests(flusher, 4))
         let shutDown = DispatchSemaphore(value: 0)
@@ -292,6 +294,50 @@ func waitAsync(_ condition: () -> Bool) async throws {
         #expect(shutDown.wait(timeout: .now() + 10) == .success)
         #expect(throws: CoalescingFsyncError(file: "s", reason: .shutDown)) { try flusher.flush() }
         flusher.shutdown()   // twice: nothing
+    }
+
+    /// Requests without a timeout: the first runs fsync 1 on its own thread (the leader).
+    /// `shutdown()` fails the others at once, waits for the leader's fsync to return, and the
+    /// leader gets that fsync's own result (it started after the request and completed).
+    @Test func shutdownWaitsForTheLeadersFsync() throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "s", sync: gate.sync)
+        let pending = (0..<4).map { _ in Requester(flusher, gate: gate) }
+        try #require(gate.waitEntered(1))
+        try #require(waitRequests(flusher, 4))
+        let shutDown = DispatchSemaphore(value: 0)
+        Thread { flusher.shutdown(); shutDown.signal() }.start()
+        var finished: [Requester] = []
+        for _ in 0..<1000 where finished.count < 3 {
+            usleep(10_000)
+            finished = pending.filter { $0.outcome(within: 0) != nil }
+        }
+        #expect(finished.count == 3)
+        for r in finished { #expect(r.reason == .shutDown) }
+        let leader = try #require(pending.first { $0.outcome(within: 0) == nil })
+        #expect(shutDown.wait(timeout: .now() + 0.2) == .timedOut, "shutdown returned with an fsync in flight")
+        gate.release()
+        #expect(shutDown.wait(timeout: .now() + 10) == .success)
+        #expect(leader.succeeded)
+        #expect(leader.returnedAtFinish == 1)
+        #expect(flusher.statistics.ledByRequesters == 1 && flusher.statistics.syncs == 1)
+        #expect(throws: CoalescingFsyncError(file: "s", reason: .shutDown)) { try flusher.flush() }
+    }
+
+    /// The issue-16 fast path: a lone blocking request runs its fsync on its own thread; one
+    /// with a timeout or a cancellation token hands it to the flusher thread.
+    @Test func loneRequestRunsItsFsyncOnItsOwnThread() throws {
+        let threads = Mutex<[pthread_t]>([])
+        let flusher = try CoalescingFsync(file: "l") { threads.withLock { $0.append(pthread_self()) }; return nil }
+        defer { flusher.shutdown() }
+        for _ in 0..<3 { try flusher.flush() }
+        try flusher.flush(timeout: .seconds(60))
+        try flusher.flush(cancellation: FsyncCancellation())
+        let ran = threads.withLock { $0 }
+        try #require(ran.count == 5)
+        for t in ran.prefix(3) { #expect(pthread_equal(t, pthread_self()) != 0, "a lone request handed its fsync off") }
+        for t in ran.suffix(2) { #expect(pthread_equal(t, pthread_self()) == 0, "a request that may give up ran fsync itself") }
+        #expect(flusher.statistics.ledByRequesters == 3 && flusher.statistics.syncs == 5)
     }
 
     @Test func thirtyTwoThreadsWithTimeoutsAndCancellationDoNotDeadlock() throws {

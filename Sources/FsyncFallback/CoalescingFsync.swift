@@ -4,8 +4,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// Group commit for one open file: many threads (a VMM's vCPUs) ask for a flush, and one
-/// background thread runs fsync (or fdatasync) for all of them.
+/// Group commit for one open file: many threads (a VMM's vCPUs) ask for a flush, and each
+/// fsync (or fdatasync) serves every request made before it started.
+///
+/// Leader/follower: a blocking request without a timeout or cancellation that finds no fsync
+/// in flight and nobody to gather runs the fsync on its own thread (no hand-off: a lone
+/// requester pays what calling fsync itself costs); requests made meanwhile share the next
+/// fsync, which one of them runs (the last of a gathered batch, at once). Requests that must be
+/// able to give up (timeout, cancellation) and async ones never run an fsync: a leader or the
+/// background flusher thread runs it for them, at the cost of one hand-off.
 ///
 /// Rules (docs/fsync-fallback.md says why):
 /// - **Started after**: a request is satisfied only by an fsync that started after the
@@ -82,6 +89,8 @@ public final class CoalescingFsync: Sendable {
         public var windowsExpired: UInt64 = 0
         /// Time spent in the fsync calls, all together (divided by `syncs`: the mean latency).
         public var syncTime: Duration = .zero
+        /// fsyncs run on a requester's own thread (the rest ran on the flusher thread).
+        public var ledByRequesters: UInt64 = 0
     }
 
     private let engine: FsyncEngine
@@ -133,6 +142,10 @@ public final class CoalescingFsync: Sendable {
 
     /// Blocks until an fsync that started after this call completes successfully.
     ///
+    /// Without `timeout` and `cancellation` the call may run that fsync on its own thread (when
+    /// none is in flight and nobody is to be gathered); with either it never does (it could not
+    /// give up inside fsync), and another thread runs it: one hand-off more.
+    ///
     /// Throws `.syncFailed` if that fsync failed, `.failedEarlier` if an earlier one did (then
     /// every later call throws too), `.timedOut` after `timeout`, `.cancelled` once
     /// `cancellation` is cancelled, `.shutDown` after `shutdown()`.
@@ -149,49 +162,64 @@ public final class CoalescingFsync: Sendable {
     /// The first fsync error, once one happened; the instance then refuses every request.
     public var failure: Errno? { engine.withCore { $0.failure?.errno } }
 
-    /// How many requests were accepted, how many fsyncs ran, and how often gathering waited.
-    public var statistics: Statistics {
-        engine.withCore {
-            Statistics(requests: $0.requests, syncs: $0.completed, gathered: $0.gathered, windowsExpired: $0.windowsExpired,
-                       syncTime: .nanoseconds($0.syncNanoseconds))
-        }
-    }
+    /// How many requests were accepted, how many fsyncs ran (and where), and how often gathering waited.
+    public var statistics: Statistics { engine.statistics() }
 
     /// Fails pending requests with `.shutDown`, refuses new ones, and waits for an fsync in
-    /// flight to return. Afterwards the descriptor may be closed. Calling it again does nothing.
+    /// flight to return (whichever thread runs it; the request of a requester running it gets
+    /// that fsync's own result). Afterwards the descriptor may be closed. Calling it again does nothing.
     public func shutdown() {
-        engine.beginShutdown()
+        engine.shutDown()
         if let tid = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) {
             pthread_join(tid, nil)
         }
     }
 }
 
-/// The shared state and the flusher thread's loop. Every `core` access holds `mutex`.
+/// The shared state, the rules for who runs the next fsync, and the flusher thread's loop.
+/// Every `core` access holds `mutex`.
+///
+/// Who runs an fsync (docs/fsync-fallback.md, "Leaders and the flusher thread"): a blocking
+/// request without a timeout or a cancellation token may *lead*: when it finds the next fsync
+/// due (nothing in flight, no gathering window holding it back) it runs that fsync on its own
+/// thread, for itself and every request pending at that moment. Requests that cannot lead (a
+/// timeout or a token: they must be able to give up, which a thread inside fsync cannot; async
+/// ones: they have no thread to lend) hand the work to the flusher thread, which then runs or
+/// gathers exactly as a leader would. Whoever runs fsync *n*, the requests it satisfies are
+/// those pending when it starts, so the started-after rule is decided in one place
+/// (`runSync`), whoever runs it.
 final class FsyncEngine: @unchecked Sendable {
     struct Core {
         /// fsyncs started, and completed (one at a time, so they complete in order).
         var started: UInt64 = 0
         var completed: UInt64 = 0
-        /// The highest generation a request needs (a request made while `started` is n needs n + 1).
-        var wanted: UInt64 = 0
-        /// The first failed fsync; the flusher stops there.
+        /// Whether fsync number `started` is running (on a leader's thread or the flusher's).
+        var inFlight = false
+        /// The first failed fsync; no fsync runs after it.
         var failure: (generation: UInt64, errno: Errno)?
         var shutDown = false
         var requests: UInt64 = 0
         /// Requests waiting for fsync `started + 1` (accepted, not given up): the next batch.
         var pendingNext = 0
+        /// Of those, the ones that may lead it (they never give up, so this never exceeds `pendingNext`).
+        var leadersNext = 0
         /// Requests pending when the fsync in flight (or the last one) started.
         var pendingAtStart = 0
-        /// Requesters active around the last fsync: pending at its start plus arrived during it.
-        var active = 0
-        /// While the flusher gathers, the number of pending requests it waits for (else 0).
-        var gatherTarget = 0
+        /// The gathering window after the last fsync: the next one is held back until `end`
+        /// (monotonic nanoseconds) unless `target` requests are pending before that.
+        var window: (end: Int64, target: Int)?
+        /// Windows opened so far, and the one a waiting request times (one timer per window:
+        /// the others sleep without a deadline, so an expiry wakes one thread, not the batch).
+        var windowID: UInt64 = 0
+        var timedWindow: UInt64 = 0
         /// Recent fsync latency in nanoseconds (exponential moving average; 0: none yet).
         var latencyNanoseconds: Double = 0
         var gathered: UInt64 = 0
         var windowsExpired: UInt64 = 0
         var syncNanoseconds: Int64 = 0
+        var ledByRequesters: UInt64 = 0
+        /// A request that cannot lead asked the flusher thread to run or gather the next fsync.
+        var flusherWanted = false
         /// Suspended async requests by id.
         var asyncWaiters: [UInt64: (needed: UInt64, continuation: CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>)] = [:]
         /// Async ids handed out but not queued yet, and those of them whose task was already cancelled.
@@ -207,21 +235,29 @@ final class FsyncEngine: @unchecked Sendable {
     private let latencyFraction: Double
     private var core = Core()
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    /// Signalled when a request needs a new fsync, or on shutdown.
+    /// The flusher thread waits here for work (a request that cannot lead, or shutdown).
     private let work = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Two conditions: requests that need an even-numbered fsync wait on the first, odd on the
-    /// second. A completed fsync wakes only its own waiters, not those of the next one (with 32
-    /// vCPUs on few cores the needless wake-ups cost more than the fsync). Failure, shutdown
-    /// and cancellation wake both.
+    /// `shutdown()` waits here for the fsync in flight, whichever thread runs it.
+    private let idle = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Waiting requests, by the parity of the fsync they need, so that a completed fsync wakes
+    /// only its own waiters, not those of the next one (with 32 vCPUs on few cores the needless
+    /// wake-ups cost more than the fsync): `leaders` for requests that may lead (one of them is
+    /// woken alone to take over the next fsync), `done` for the others. Failure, shutdown and
+    /// cancellation wake all four.
+    private let leaders = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 2)
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 2)
 
-    /// The condition a request needing fsync `generation` waits on.
+    /// The conditions requests needing fsync `generation` wait on.
+    private func leaderCondition(for generation: UInt64) -> UnsafeMutablePointer<pthread_cond_t> { leaders + Int(generation & 1) }
     private func condition(for generation: UInt64) -> UnsafeMutablePointer<pthread_cond_t> { done + Int(generation & 1) }
 
-    /// Wakes every waiting request (lock held).
+    /// Wakes every waiting request and the flusher thread (lock held).
     private func wakeAll() {
+        pthread_cond_broadcast(leaders)
+        pthread_cond_broadcast(leaders + 1)
         pthread_cond_broadcast(done)
         pthread_cond_broadcast(done + 1)
+        pthread_cond_signal(work)
     }
 
     init(file: String, gathering: CoalescingFsync.Gathering, sync: @escaping @Sendable () -> Errno?) {
@@ -241,18 +277,16 @@ final class FsyncEngine: @unchecked Sendable {
         pthread_condattr_init(&attributes)
         // Deadlines on the monotonic clock: a wall-clock step must not fire or stall timeouts.
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(work, &attributes)
-        pthread_cond_init(done, &attributes)
-        pthread_cond_init(done + 1, &attributes)
+        for c in [work, idle, leaders, leaders + 1, done, done + 1] { pthread_cond_init(c, &attributes) }
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(done + 1)
-        pthread_cond_destroy(done)
-        pthread_cond_destroy(work)
+        for c in [work, idle, leaders, leaders + 1, done, done + 1] { pthread_cond_destroy(c) }
         pthread_mutex_destroy(mutex)
         done.deallocate()
+        leaders.deallocate()
+        idle.deallocate()
         work.deallocate()
         mutex.deallocate()
     }
@@ -261,6 +295,16 @@ final class FsyncEngine: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return body(&core)
+    }
+
+    /// The counters, an expired empty gathering window counted.
+    func statistics() -> CoalescingFsync.Statistics {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        closeExpiredEmptyWindow()
+        return CoalescingFsync.Statistics(requests: core.requests, syncs: core.completed, gathered: core.gathered,
+                                          windowsExpired: core.windowsExpired, syncTime: .nanoseconds(core.syncNanoseconds),
+                                          ledByRequesters: core.ledByRequesters)
     }
 
     /// The monotonic time `duration` from now (negative: now; capped at ten years, which
@@ -283,6 +327,11 @@ final class FsyncEngine: @unchecked Sendable {
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
+    /// Monotonic nanoseconds as a `timespec`, for `pthread_cond_timedwait`.
+    static func monotonicTimespec(_ nanoseconds: Int64) -> timespec {
+        timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+
     /// The outcome of a request that needs fsync number `needed`; nil while still pending.
     private func outcome(_ needed: UInt64) -> Result<Void, CoalescingFsyncError>? {
         if let failure = core.failure, failure.generation <= needed {
@@ -294,39 +343,171 @@ final class FsyncEngine: @unchecked Sendable {
         return nil
     }
 
+    /// A gathering window that ended with no request pending holds nothing back any more: it
+    /// is closed (and counted as expired), so that the next request starts an fsync at once.
+    private func closeExpiredEmptyWindow() {
+        if let window = core.window, core.pendingNext == 0, Self.monotonicNanoseconds() >= window.end {
+            core.windowsExpired += 1
+            core.window = nil
+        }
+    }
+
+    /// Whether fsync `started + 1` may start now (lock held): none in flight, a request needs
+    /// it, no failure or shutdown, and no gathering window holds it back.
+    private func nextIsDue() -> Bool {
+        guard !core.inFlight, core.pendingNext > 0, core.failure == nil, !core.shutDown else { return false }
+        guard let window = core.window else { return true }
+        return core.pendingNext >= window.target || Self.monotonicNanoseconds() >= window.end
+    }
+
     /// Accepts a request (lock held): the generation it needs, or why it is refused.
-    private func accept() -> Result<UInt64, CoalescingFsyncError> {
+    private func accept(mayLead: Bool) -> Result<UInt64, CoalescingFsyncError> {
         if let failure = core.failure {
             return .failure(CoalescingFsyncError(file: file, reason: .failedEarlier(failure.errno)))
         }
         if core.shutDown { return .failure(CoalescingFsyncError(file: file, reason: .shutDown)) }
+        if core.window != nil { closeExpiredEmptyWindow() }
         core.requests += 1
-        // Not the fsync in flight (number `started`, if any): the next one.
-        let needed = core.started + 1
         core.pendingNext += 1
-        if core.gatherTarget > 0 {
-            // The flusher is gathering: wake it once, when the batch it waits for is complete.
-            core.wanted = needed
-            if core.pendingNext == core.gatherTarget { pthread_cond_signal(work) }
-        } else if core.wanted < needed {
-            core.wanted = needed
-            pthread_cond_signal(work)
-        }
-        return .success(needed)
+        if mayLead { core.leadersNext += 1 }
+        // Not the fsync in flight (number `started`, if any): the next one.
+        return .success(core.started + 1)
     }
 
     /// A request that needs fsync `needed` gives up (lock held): if that fsync has not started,
-    /// it no longer counts towards the batch the flusher may be gathering.
+    /// it no longer counts towards the next batch. (Only requests that cannot lead give up.)
     private func withdraw(_ needed: UInt64) {
         if needed > core.started && core.pendingNext > 0 { core.pendingNext -= 1 }
     }
 
+    /// Makes sure someone runs or gathers the next fsync (lock held), for a caller that will
+    /// not: a request that cannot lead, or a leader whose own fsync just completed.
+    ///
+    /// With a request that may lead waiting, one of them is woken when the fsync is due, or,
+    /// after a completion, also to time the gathering window (it went to sleep while an fsync
+    /// was in flight, so without a deadline). Otherwise the flusher thread does it.
+    private func summon(afterCompletion: Bool) {
+        guard !core.inFlight, core.pendingNext > 0, core.failure == nil, !core.shutDown else { return }
+        if core.leadersNext > 0 {
+            if afterCompletion || nextIsDue() { pthread_cond_signal(leaderCondition(for: core.started + 1)) }
+        } else {
+            core.flusherWanted = true
+            pthread_cond_signal(work)
+        }
+    }
+
+    /// Runs fsync `started + 1` on the calling thread, for every request pending now, and
+    /// returns its outcome (lock held on entry; released during the call; held on return only
+    /// for the flusher thread, a requester returns at once). This is the only place an fsync
+    /// starts, so whoever runs it, a request is satisfied only by an fsync that started after
+    /// it: a request made from here on needs the next one.
+    private func runSync(byRequester: Bool) -> Result<Void, CoalescingFsyncError> {
+        if let window = core.window {
+            core.gathered += 1
+            if core.pendingNext < window.target { core.windowsExpired += 1 }
+            core.window = nil
+        }
+        core.started += 1
+        let generation = core.started
+        core.inFlight = true
+        core.pendingAtStart = core.pendingNext
+        core.pendingNext = 0
+        core.leadersNext = 0
+        if byRequester { core.ledByRequesters += 1 }
+        pthread_mutex_unlock(mutex)
+        let start = Self.monotonicNanoseconds()
+        let error = sync()
+        let end = Self.monotonicNanoseconds()
+        pthread_mutex_lock(mutex)
+        core.inFlight = false
+        core.completed = generation
+        let elapsed = end - start
+        core.syncNanoseconds += elapsed
+        let latency = Double(elapsed)
+        core.latencyNanoseconds = core.latencyNanoseconds == 0 ? latency : core.latencyNanoseconds + (latency - core.latencyNanoseconds) / 8
+        // Record a failure before anyone learns that this fsync completed: `outcome` reads
+        // `completed >= needed` as success unless a failure is recorded.
+        if let error { core.failure = (generation, error) }
+        // Gathering: a blocked requester cannot ask again before its fsync completes, so those
+        // pending at the start and those that arrived during it are different requesters. If
+        // fewer than that wait for the next fsync, hold it back for the others, for at most the
+        // window. With one requester the estimate is one: no window, its next request leads at once.
+        let active = core.pendingAtStart + core.pendingNext
+        let window = min(maximumWaitNanoseconds, latencyFraction * core.latencyNanoseconds)
+        if error == nil, active > 1, window >= 1_000, core.pendingNext < active {
+            core.window = (end + Int64(window), active)
+            core.windowID += 1
+        }
+        resumeAsyncWaiters()
+        if core.shutDown { pthread_cond_broadcast(idle) }
+        // The runner's own request needed exactly this fsync: its result is this fsync's
+        // (computed from its own error, so that no path can turn a failure into success).
+        let result: Result<Void, CoalescingFsyncError> =
+            error.map { .failure(CoalescingFsyncError(file: file, reason: .syncFailed($0))) } ?? .success(())
+        if error != nil {
+            wakeAll()   // the next fsync's waiters fail too, and the flusher thread ends
+            if byRequester { pthread_mutex_unlock(mutex) }
+            return result
+        }
+        if byRequester {
+            summon(afterCompletion: true)
+        } else if core.pendingNext > 0 {
+            core.flusherWanted = true   // the flusher thread goes on: it runs or gathers the next one
+        }
+        // Outside the lock: woken requesters would otherwise block at once on the lock this
+        // thread still holds, and wake one another in turn (on 2 cores that chain costs more
+        // than the wake-ups). The state changed under the lock, so no waiter can miss it.
+        pthread_mutex_unlock(mutex)
+        pthread_cond_broadcast(leaderCondition(for: generation))
+        pthread_cond_broadcast(condition(for: generation))
+        if !byRequester { pthread_mutex_lock(mutex) }
+        return result
+    }
+
+    /// A blocking request without a timeout or cancellation: it may lead.
+    func flush() throws(CoalescingFsyncError) {
+        pthread_mutex_lock(mutex)
+        let needed: UInt64
+        switch accept(mayLead: true) {
+        case .success(let generation): needed = generation
+        case .failure(let error):
+            pthread_mutex_unlock(mutex)
+            throw error
+        }
+        var timing: UInt64?   // the window this request times, if any
+        while true {
+            if let result = outcome(needed) {
+                pthread_mutex_unlock(mutex)
+                return try result.get()
+            }
+            // Nothing in flight and nobody left to gather: run it here, with no hand-off
+            // (returns with the lock released).
+            if needed == core.started + 1 && nextIsDue() {
+                return try runSync(byRequester: true).get()
+            }
+            if needed == core.started + 1, !core.inFlight, let window = core.window,
+               timing == core.windowID || core.timedWindow != core.windowID {
+                // Gathering: this request times the window (the last of the batch leads at once).
+                core.timedWindow = core.windowID
+                timing = core.windowID
+                var deadline = Self.monotonicTimespec(window.end)
+                pthread_cond_timedwait(leaderCondition(for: needed), mutex, &deadline)
+            } else {
+                pthread_cond_wait(leaderCondition(for: needed), mutex)
+            }
+        }
+    }
+
+    /// A blocking request with a deadline or a cancellation token: it never runs an fsync
+    /// (a thread inside fsync cannot give up), so a leader or the flusher thread runs it.
     func flush(deadline: timespec?, cancellation: FsyncCancellation?) throws(CoalescingFsyncError) {
+        if deadline == nil && cancellation == nil { return try flush() }
         var wakeID: Int?
         if let cancellation {
             wakeID = cancellation.register { [self] in
                 pthread_mutex_lock(mutex)
-                wakeAll()
+                pthread_cond_broadcast(done)
+                pthread_cond_broadcast(done + 1)
                 pthread_mutex_unlock(mutex)
             }
             if wakeID == nil { throw CoalescingFsyncError(file: file, reason: .cancelled) }
@@ -335,7 +516,8 @@ final class FsyncEngine: @unchecked Sendable {
 
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        let needed = try accept().get()
+        let needed = try accept(mayLead: false).get()
+        summon(afterCompletion: false)
         var deadline = deadline
         while true {
             if let result = outcome(needed) { return try result.get() }
@@ -371,11 +553,12 @@ final class FsyncEngine: @unchecked Sendable {
                     continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
                     return
                 }
-                switch accept() {
+                switch accept(mayLead: false) {
                 case .failure(let error):
                     continuation.resume(returning: .failure(error))
                 case .success(let needed):
                     core.asyncWaiters[id] = (needed, continuation)
+                    summon(afterCompletion: false)
                 }
             }
         } onCancel: {
@@ -405,84 +588,38 @@ final class FsyncEngine: @unchecked Sendable {
         }
     }
 
-    func beginShutdown() {
+    /// Fails pending requests, refuses new ones, and waits until no fsync is in flight (a
+    /// leader's included), so the descriptor may be closed once the flusher thread is joined.
+    func shutDown() {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        guard !core.shutDown else { return }
-        core.shutDown = true
-        pthread_cond_signal(work)
-        wakeAll()
-        resumeAsyncWaiters()
-    }
-
-    /// The gathering window after an fsync completes, in nanoseconds (0: do not gather).
-    private func gatherWindow() -> Double {
-        min(maximumWaitNanoseconds, latencyFraction * core.latencyNanoseconds)
-    }
-
-    /// After an fsync completed (lock held): if fewer requests wait for the next one than
-    /// requesters were active, wait for the others until the window ends. Only delays the
-    /// next fsync's start, so every request it satisfies was still made before it started.
-    private func gather() {
-        let target = core.active
-        let window = gatherWindow()
-        // One active requester: nobody to wait for (its own next request starts the fsync at once).
-        guard target > 1, window >= 1_000, target > core.pendingNext, !core.shutDown, core.failure == nil else { return }
-        var deadline = Self.deadline(after: .nanoseconds(Int64(window)))
-        core.gatherTarget = target
-        defer { core.gatherTarget = 0 }
-        while !core.shutDown && core.pendingNext < target {
-            if pthread_cond_timedwait(work, mutex, &deadline) == ETIMEDOUT {
-                if core.pendingNext < target { core.windowsExpired += 1 }
-                break
-            }
+        if !core.shutDown {
+            core.shutDown = true
+            wakeAll()
+            resumeAsyncWaiters()
         }
-        if core.pendingNext > 0 { core.gathered += 1 }
+        while core.inFlight { pthread_cond_wait(idle, mutex) }
     }
 
-    /// The flusher thread: one fsync at a time, each covering every request made before it
-    /// started, the next one held back (`gather()`) while the rest of a batch is arriving.
+    /// The flusher thread: runs or gathers the next fsync when a request that cannot lead
+    /// needs it (a leader's completed fsync hands on to it when no request that may lead is
+    /// waiting); sleeps otherwise. Ends at shutdown or after a failed fsync.
     func runFlusher() {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while true {
-            while !core.shutDown && core.failure == nil && core.wanted <= core.started {
-                pthread_cond_wait(work, mutex)
-            }
             // After a failure no fsync runs again: its success would prove nothing.
             if core.shutDown || core.failure != nil { return }
-            core.started += 1
-            let generation = core.started
-            core.pendingAtStart = core.pendingNext
-            core.pendingNext = 0
-            pthread_mutex_unlock(mutex)
-            let start = Self.monotonicNanoseconds()
-            let error = sync()
-            let elapsed = Self.monotonicNanoseconds() - start
-            let latency = Double(elapsed)
-            pthread_mutex_lock(mutex)
-            core.completed = generation
-            core.syncNanoseconds += elapsed
-            core.latencyNanoseconds = core.latencyNanoseconds == 0 ? latency : core.latencyNanoseconds + (latency - core.latencyNanoseconds) / 8
-            // A blocked requester cannot ask again before its fsync completes, so those pending
-            // at the start and those that arrived during it are different requesters.
-            core.active = core.pendingAtStart + core.pendingNext
-            // Record a failure before anyone learns that this fsync completed: `outcome` reads
-            // `completed >= needed` as success unless a failure is recorded.
-            if let error { core.failure = (generation, error) }
-            resumeAsyncWaiters()
-            if error != nil {
-                wakeAll()   // the next fsync's waiters fail too
+            if core.window != nil { closeExpiredEmptyWindow() }
+            if nextIsDue() {
+                _ = runSync(byRequester: false)
+            } else if core.flusherWanted, !core.inFlight, core.pendingNext > 0, let window = core.window {
+                var deadline = Self.monotonicTimespec(window.end)
+                pthread_cond_timedwait(work, mutex, &deadline)
             } else {
-                // Outside the lock: woken requesters would otherwise block at once on the lock
-                // this thread still holds, and wake one another in turn (on 2 cores that chain
-                // costs more than the wake-ups). The state changed under the lock, so no
-                // waiter can miss it.
-                pthread_mutex_unlock(mutex)
-                pthread_cond_broadcast(condition(for: generation))
-                pthread_mutex_lock(mutex)
+                core.flusherWanted = false
+                pthread_cond_wait(work, mutex)
             }
-            gather()
         }
     }
 }
