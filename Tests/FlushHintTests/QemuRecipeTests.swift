@@ -92,7 +92,24 @@ struct QemuRecipeTests {
         #expect(recipe.maxmem == 2 << 30)
         #expect(recipe.memoryOption == "-m 1G,slots=3,maxmem=2G")
         #expect(recipe.minimumQEMU == "8.1")
-        #expect(recipe.requirements.contains { $0.contains("acpi_no_memhotplug") })
+        #expect(recipe.requirements.contains { $0.hasPrefix("Linux guest: acpi_no_memhotplug is not needed") })
+    }
+
+    /// A guest adds a pmem pc-dimm as a memory block when its base and size are multiples of
+    /// 128 MiB (seen under KVM, GuestPassthroughTests): only then must it boot with acpi_no_memhotplug.
+    @Test(arguments: [
+        (UInt64(0x1_4000_0000), daxSize, false),          // 62 MiB: never a whole block
+        (0x1_4000_0000, UInt64(128) << 20, true),         // 128 MiB at 5 GiB: one block
+        (0x1_4000_0000, UInt64(1) << 30, true),           // 1 GiB: eight (or one 1 GiB) blocks
+        (0x1_4200_0000, UInt64(128) << 20, false),        // 2 MiB aligned base: no block starts there
+    ])
+    func memoryHotplugIsRefusedWhereTheGuestWouldAddThePmem(_ base: UInt64, _ size: UInt64, _ required: Bool) throws {
+        let (_, recipe) = try passthrough(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: base, directory: "/d"),
+                                          geometry: QemuBackendGeometry(size: size, align: 0x1000))
+        let text = try #require(recipe.requirements.first { $0.hasPrefix("Linux guest:") })
+        #expect(text == QemuRecipe.memoryHotplugRequirement(pmemBase: base, size: size))
+        #expect(text.hasPrefix("Linux guest: boot it with acpi_no_memhotplug.") == required, "\(text)")
+        #expect(recipe.requirements.filter { $0.contains("acpi_no_memhotplug") }.count == 1)
     }
 
     @Test func passthroughGuestNFITMirrorsTheHostWithItsCapabilities() throws {

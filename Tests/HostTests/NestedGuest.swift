@@ -16,8 +16,14 @@ extension EmulatedHost {
     struct Guest: Sendable {
         /// QEMU arguments after guest-run's own (devices, memory backends).
         var qemuArguments: [String] = []
+        /// A file of more QEMU arguments in the emulated host, one per line (`flushctl qemu`'s
+        /// qemu.args), after `qemuArguments`.
+        var argumentsFile: String? = nil
         /// QEMU's `-m`.
         var memory = "256M,slots=4,maxmem=4G"
+        /// A host shell command that prints QEMU's `-m` (e.g. read from `flushctl qemu --json`'s
+        /// output), used instead of `memory`: the value is known only inside the emulated host.
+        var memoryCommand: String? = nil
         /// More guest kernel command line.
         var append = ""
         /// Seconds guest-run waits for the guest's boot and for each guest command before it fails (exit 125).
@@ -37,16 +43,19 @@ extension EmulatedHost {
 
     /// The host-side command that boots `guest` and runs `steps`, shell-quoted for a host command.
     static func guestRunCommand(_ guest: Guest, steps: [Step]) -> String {
-        var words = ["guest-run", "--memory", guest.memory, "--timeout", String(guest.timeout)]
+        // The -m value is quoted like every word, or the output of `memoryCommand` in double quotes.
+        let memory = guest.memoryCommand.map { "\"$(\($0))\"" } ?? shellQuoted(guest.memory)
+        var words = ["--timeout", String(guest.timeout)]
         if !guest.append.isEmpty { words += ["--append", guest.append] }
         for argument in guest.qemuArguments { words += ["--arg", argument] }
+        if let file = guest.argumentsFile { words += ["--args", file] }
         for step in steps {
             switch step {
             case .guest(let command): words += ["--guest", command]
             case .host(let command): words += ["--host", command]
             }
         }
-        return words.map(shellQuoted).joined(separator: " ")
+        return (["guest-run", "--memory", memory] + words.map(shellQuoted)).joined(separator: " ")
     }
 
     /// Boots `scenario` on `kernel` with `--guest`, runs `hostSetup` in the host, then boots `guest`

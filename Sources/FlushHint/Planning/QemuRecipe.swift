@@ -278,7 +278,7 @@ public struct QemuRecipe: Sendable, Equatable {
         }
         requirements += [
             "Do not set nvdimm=on on the machine: QEMU would build its own NFIT and NVDR device besides these tables.",
-            "Linux guest: boot it with acpi_no_memhotplug unless the pmem's size is not a multiple of the guest's memory block size (128 MiB or more): QEMU lists every pc-dimm in its ACPI memory-hotplug device, and a guest that can add the pmem DIMM as System RAM would use it as RAM (not verified under KVM yet).",
+            memoryHotplugRequirement(pmemBase: base, size: backend.size),
         ]
         return QemuRecipe(
             method: plan.method, machine: request.machine, guestRAM: request.guestRAM, deviceMemoryBase: deviceBase,
@@ -286,6 +286,23 @@ public struct QemuRecipe: Sendable, Equatable {
             maxmem: try maxmem(request, deviceBase: deviceBase, slots: slots,
                                devices: pages.map { ($0.guestAddress, FlushHintPage.pageSize) } + [(base, backend.size)]),
             minimumQEMU: plan.method == .passthrough ? "8.1" : "2.12", arguments: args, requirements: requirements)
+    }
+
+    /// Linux's smallest memory block on x86 (`MIN_MEMORY_BLOCK_SIZE`); blocks are powers of two
+    /// from it up, so a range that is not a multiple of it is not a multiple of any block.
+    static let minimumMemoryBlock: UInt64 = 128 << 20
+
+    /// What a Linux guest's ACPI memory hotplug does with the pmem pc-dimm. QEMU lists every
+    /// pc-dimm in its memory-hotplug device, and Linux adds one as a memory block when its base
+    /// and size are multiples of the block size; the 4 KiB hint DIMMs never are. Seen under KVM
+    /// (Tests/HostTests/GuestPassthroughTests.swift): a 128 MiB pmem at 0x140000000 became an
+    /// offline memory block and nd_pmem could not claim its range (-EBUSY); with
+    /// acpi_no_memhotplug the guest had its pmem.
+    static func memoryHotplugRequirement(pmemBase: UInt64, size: UInt64) -> String {
+        if pmemBase % minimumMemoryBlock == 0 && size % minimumMemoryBlock == 0 {
+            return "Linux guest: boot it with acpi_no_memhotplug. QEMU lists every pc-dimm in its ACPI memory-hotplug device, and this pmem's base and size are multiples of 128 MiB (Linux's smallest memory block), so without it the guest adds the pmem as a memory block: its pmem driver cannot claim the range (nd_pmem: could not reserve region, -EBUSY), and a guest that onlines hot-added memory uses it as RAM."
+        }
+        return "Linux guest: acpi_no_memhotplug is not needed: the pmem's base or size is not a multiple of 128 MiB (Linux's smallest memory block), so the guest's ACPI memory hotplug refuses every pc-dimm of this recipe (harmless \"add_memory failed\" lines in its log). Run flushctl qemu again if the backend's size changes."
     }
 
     /// Where the plan's hint pages go: `--guest-base`, else the start of QEMU's device memory.
