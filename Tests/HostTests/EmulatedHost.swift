@@ -54,10 +54,17 @@ enum EmulatedHost {
         // One boot at a time per test process, whatever suites run in parallel: 2 cores, and
         // boot times (and timeouts) stay predictable.
         bootLock.lock()
-        let (status, _, errorText): (Int32, String, String)
+        var (status, errorText): (Int32, String)
         do {
             defer { bootLock.unlock() }
             (status, _, errorText) = try runScript(arguments)
+            // KVM nested in QEMU's TCG has frozen the whole emulated host now and then (cause
+            // unknown; docs/emulated-host.md, Known limits): a boot with a guest that timed out
+            // is the emulator's failure, not flushctl's, and is tried once more, saying so.
+            if guest && status == 125 && errorText.contains("QEMU timed out") {
+                FileHandleStandardError.write("EmulatedHost: the emulated host with a guest timed out; booting it once more\n\(errorText)")
+                (status, _, errorText) = try runScript(arguments)
+            }
         }
         guard status == 0 else {
             throw EmulatedHostError(description: "Tests/hostsim/run \(arguments.joined(separator: " ")) failed (exit \(status)):\n\(errorText)")
@@ -205,4 +212,9 @@ enum EmulatedHost {
         let append: String
         let times: Times
     }
+}
+
+/// Standard error of the test process, for notes a test run should show.
+enum FileHandleStandardError {
+    static func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 }
