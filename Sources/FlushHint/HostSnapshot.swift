@@ -131,6 +131,12 @@ public struct HostSnapshot: Sendable {
         topology.allRegions.sorted { $0.id < $1.id }.map { RegionFacts(region: $0, topology: topology) }
     }
 
+    /// The enabled regions some of whose DIMMs have flush hints, in ndctl's order: what `check`
+    /// and `bench` look at when no region is named.
+    public var regionsWithHints: [RegionFacts] {
+        regions.filter { $0.enabled && $0.hasHints }
+    }
+
     /// The /dev/mem checks for `facts`' hint pages: root's, as the cache recorded them, with
     /// the privilege check run again for this process (root's mmap proof stands for the pages,
     /// but whether the caller may open /dev/mem is its own fact); else run now on this host.

@@ -36,7 +36,7 @@ struct CheckCommand: ParsableCommand {
             guard facts.enabled else { throw PlanError.regionDisabled(facts.name) }
             regions = [facts]
         } else {
-            regions = snapshot.regions.filter { $0.enabled && $0.dimms.contains { !($0.flushHints ?? []).isEmpty } }
+            regions = snapshot.regionsWithHints
         }
         let host = HostFacts.readRunning()
         var results: [(region: RegionName?, checks: [Check])] = []

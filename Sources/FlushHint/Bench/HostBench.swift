@@ -174,8 +174,7 @@ public enum HostBench {
             let read = try HostSnapshot.read()
             snapshot = read
             note = read.note
-            allRegions = read.regions.filter { $0.enabled && $0.dimms.contains { !($0.flushHints ?? []).isEmpty } }
-                .map(\.name)
+            allRegions = read.regionsWithHints.map(\.name)
         } catch {
             note = "\(error)"
         }
@@ -213,7 +212,7 @@ public enum HostBench {
     static func mappedHints(_ facts: RegionFacts, in snapshot: HostSnapshot, bounds: BenchBounds,
                             progress: ((BenchProgress) -> Void)?) -> BenchResult {
         let region = facts.name.dev
-        guard facts.dimms.contains(where: { !($0.flushHints ?? []).isEmpty }) else {
+        guard facts.hasHints else {
             let why = facts.dimms.contains { $0.flushHints == nil } ? "\(region)'s flush hints are unknown (reading the NFIT needs root)"
                 : "\(region)'s DIMMs have no flush hints"
             return BenchResult(method: .mappedHints, target: region, outcome: .notApplicable(why))

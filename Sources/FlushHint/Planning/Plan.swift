@@ -63,6 +63,9 @@ extension RegionFacts {
     /// The sysfs file whose write of "1" makes the kernel flush the region.
     public var deepFlushPath: String { name.deepFlushPath }
 
+    /// Whether some DIMM of the region is known to have flush hints.
+    public var hasHints: Bool { dimms.contains { !($0.flushHints ?? []).isEmpty } }
+
     /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, hints in interleave order,
     /// with the other regions that share them.
     public var hintPages: [FlushHintPage] {
