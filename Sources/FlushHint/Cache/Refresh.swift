@@ -39,13 +39,13 @@ public struct CacheContents: Sendable {
         }
         let host = HostFacts.readRunning()
         var checks: [String: [Check]] = [:]
-        for facts in snapshot.regions where HostPlanning.needsChecks(facts) {
-            checks[facts.name.dev] = HostPlanning.checks(for: facts, host: host)
-        }
         var plans: [BackendPlan] = []
         var daxDevices: [String] = []
-        for region in snapshot.topology.allRegions where region.enabled {
+        // In libndctl's order, as the document lists them; each region's facts made once.
+        for region in snapshot.topology.allRegions {
             let facts = RegionFacts(region: region, topology: snapshot.topology)
+            if HostPlanning.needsChecks(facts) { checks[region.dev] = HostPlanning.checks(for: facts, host: host) }
+            guard region.enabled else { continue }
             for ns in region.namespaces where ns.enabled {
                 if let chardev = ns.chardev { daxDevices.append("/dev/" + chardev) }
                 for path in [ns.chardev, ns.blockdev].compactMap({ $0 }).map({ "/dev/" + $0 }) {
