@@ -31,6 +31,9 @@ let package = Package(
         ),
         // A store fence and a volatile 8-byte store: the two instructions a flush-hint write needs.
         .target(name: "CMMIO"),
+        // statfs(2)'s type, FS_IOC_FSGETXATTR and statx(2)'s mount-root attribute: where a
+        // backend's blocks are and whether its directory goes away with its filesystem.
+        .target(name: "CLinuxFS"),
         // The ACPI NFIT: decode, validate, encode. Pure Swift, no dependency.
         .target(name: "NFIT"),
         // json-c style pretty printing with keys in a fixed order, as ndctl prints.
@@ -46,7 +49,7 @@ let package = Package(
         .target(
             name: "FlushHint",
             dependencies: [
-                "CNdctl", "CMMIO", "CZlib", "NFIT", "OrderedJSON",
+                "CNdctl", "CMMIO", "CLinuxFS", "CZlib", "NFIT", "OrderedJSON",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]

@@ -7,6 +7,11 @@ func planToText(_ report: PlanReport) -> String {
     lines.append("\(plan.backend) (\(plan.backendKind)\(plan.region.map { " on \($0.dev)" } ?? "")): \(plan.method.rawValue)")
     lines.append("  \(plan.reason)")
     if let domain = plan.persistenceDomain { lines.append("  persistence domain: \(domain.rawValue)") }
+    switch report.vmmPath {
+    case .failsClosed(let path, _)?: lines.append("  give the VMM: \(path)")
+    case .unguarded(let why)?: lines.append("  give the VMM no path: \(why)")
+    case nil: break
+    }
     for dimm in plan.dimms {
         let handle = dimm.handle.map { " handle " + planText($0) } ?? ""
         let hints = dimm.flushHints.map { $0.isEmpty ? "no flush hints" : $0.map(planText).joined(separator: " ") } ?? "flush hints unknown"

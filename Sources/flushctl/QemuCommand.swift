@@ -80,7 +80,8 @@ struct QemuCommand: ParsableCommand {
         if let provenance = report.cache { FileHandleStderr.write("flushctl qemu: note: flush hints and checks \(provenance)\n") }
         let geometry = try BackendProbe.geometry(path: report.plan.backend)
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
-                                         backend: geometry, request: request)
+                                         backend: geometry, vmmPath: report.vmmPath ?? .unguarded(why: report.plan.backend),
+                                         request: request)
         let written = try write(recipe, to: directory)
         if json {
             print(qemuToJSON(recipe, report: report, files: written).prettyPrinted())
@@ -166,8 +167,9 @@ func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
                      ("length", .integer(FlushHintPage.pageSize)), ("guest_address", .hex(page.guestAddress))])
         })))
     }
-    var pmem: [(String, JSONValue)] = [
-        ("path", .string(recipe.pmem.path)),
+    var pmem: [(String, JSONValue)] = [("path", .string(recipe.pmem.path))]
+    if let number = recipe.pmem.deviceNumber { pmem.append(("device_number", .string(number))) }
+    pmem += [
         ("device", .string(recipe.pmem.device.rawValue)),
         ("size", .hex(recipe.pmem.size)),
     ]

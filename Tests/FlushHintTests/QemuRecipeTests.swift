@@ -32,6 +32,8 @@ private func provenChecks(_ region: RegionFacts) -> [Check] {
 
 private let devdax = Backend.deviceDAX(path: "/dev/dax0.0", region: "region0")
 private let daxSize: UInt64 = 0x3e0_0000
+/// udev's link for /dev/dax0.0, as BackendProbe.vmmPath finds it.
+private let daxLink = VMMPath.failsClosed(path: "/dev/flushctl/dax0.0/device", device: "252:0")
 private let hostCaps = HostPlatformCapabilities.read(NFITPlatformCapabilities(highestCapability: 1, capabilities: [.memoryControllerFlushOnPowerLoss, .memoryMirroring]))
 
 /// A passthrough plan and its recipe for `request`.
@@ -39,7 +41,7 @@ private func passthrough(_ request: QemuRequest, geometry: QemuBackendGeometry =
     let region = interleave()
     let plan = try Planner.plan(backend: devdax, region: region, checks: provenChecks(region),
                                 guestBase: try QemuRecipe.hintBase(for: request))
-    return (plan, try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: geometry, request: request))
+    return (plan, try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: geometry, vmmPath: daxLink, request: request))
 }
 
 @Suite("QEMU recipe")
@@ -82,7 +84,7 @@ struct QemuRecipeTests {
             "-device", "pc-dimm,id=h0,memdev=fh0,addr=0x100000000",
             "-object", "memory-backend-file,id=fh1,mem-path=/dev/mem,offset=0x37fff000,size=4096,share=on",
             "-device", "pc-dimm,id=h1,memdev=fh1,addr=0x100001000",
-            "-object", "memory-backend-file,id=pm0,mem-path=/dev/dax0.0,size=0x3e00000,share=on,align=0x1000",
+            "-object", "memory-backend-file,id=pm0,mem-path=/dev/flushctl/dax0.0/device,size=0x3e00000,share=on,align=0x1000,pmem=on",
             "-device", "pc-dimm,id=p0,memdev=pm0,addr=0x140000000",
             "-acpitable", "file=/run/vm1/nfit.aml",
             "-acpitable", "file=/run/vm1/ssdt.aml",
@@ -185,10 +187,11 @@ struct QemuRecipeTests {
         let request = QemuRequest(machine: .pc, guestRAM: 2 << 30, directory: "/d")
         let plan = try Planner.plan(backend: devdax, region: region, checks: [], guestBase: try QemuRecipe.hintBase(for: request))
         #expect(plan.method == .none)
-        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 1 << 30, align: 2 << 20), request: request)
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 1 << 30, align: 2 << 20), vmmPath: daxLink, request: request)
         #expect(recipe.hintPages.isEmpty)
+        #expect(recipe.pmem.deviceNumber == "252:0")
         #expect(recipe.arguments == [
-            "-object", "memory-backend-file,id=pm0,mem-path=/dev/dax0.0,size=0x40000000,share=on,align=0x200000",
+            "-object", "memory-backend-file,id=pm0,mem-path=/dev/flushctl/dax0.0/device,size=0x40000000,share=on,align=0x200000,pmem=on",
             "-device", "pc-dimm,id=p0,memdev=pm0,addr=0x100000000",
             "-acpitable", "file=/d/nfit.aml",
             "-acpitable", "file=/d/ssdt.aml",
@@ -213,7 +216,7 @@ struct QemuRecipeTests {
         let request = QemuRequest(machine: .q35, guestRAM: 4 << 30, directory: "/d")
         let plan = try Planner.plan(backend: .otherFile(path: "/var/lib/vm/pmem.img"), region: nil, checks: [])
         #expect(plan.method == .fsync)
-        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), request: request)
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         // q35 with 4 GiB: 2 below, 2 above -> device memory at 6 GiB.
         #expect(recipe.arguments == [
             "-object", "memory-backend-file,id=pm0,mem-path=/var/lib/vm/pmem.img,size=0x10000000,share=on",
@@ -226,7 +229,22 @@ struct QemuRecipeTests {
         // An explicit memaddr must be 2 MiB aligned.
         let misaligned = QemuRequest(machine: .q35, guestRAM: 4 << 30, pmemBase: 0x1_8010_0000, directory: "/d")
         #expect(throws: QemuRecipeError.unaligned(what: "--guest-pmem-base", address: 0x1_8010_0000, alignment: 2 << 20)) {
-            try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), request: misaligned)
+            try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: misaligned)
+        }
+    }
+
+    /// Issue 19 item 5: a backend with no path that goes with its device gets no recipe, whatever
+    /// the plan: QEMU would create the missing path as a RAM file and carry on.
+    @Test func aBackendWithoutAFailClosedPathGetsNoRecipe() throws {
+        let region = interleave(hints: false, deepFlush: 0, domain: "cpu_cache")
+        let request = QemuRequest(machine: .pc, guestRAM: 2 << 30, directory: "/d")
+        let none = try Planner.plan(backend: devdax, region: region, checks: [], guestBase: try QemuRecipe.hintBase(for: request))
+        let fsync = try Planner.plan(backend: .otherFile(path: "/mnt/pmem.img"), region: nil, checks: [])
+        for plan in [none, fsync] {
+            #expect(throws: QemuRecipeError.noFailClosedPath("no udev link")) {
+                try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 1 << 30, align: 2 << 20),
+                                    vmmPath: .unguarded(why: "no udev link"), request: request)
+            }
         }
     }
 
@@ -237,10 +255,10 @@ struct QemuRecipeTests {
         #expect(plan.method == .deepFlush)
         let request = QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d")
         #expect(throws: QemuRecipeError.self) {
-            try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), request: request)
+            try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         }
         do {
-            _ = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), request: request)
+            _ = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         } catch {
             let text = error.description
             #expect(text.contains("/sys/bus/nd/devices/region0/deep_flush"))

@@ -7,6 +7,11 @@ import OrderedJSON
 public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
     let plan = report.plan
     var members = planHeadToJSON(plan)
+    switch report.vmmPath {
+    case .failsClosed(let path, _)?: members.append(("vmm_path", .string(path)))
+    case .unguarded(let why)?: members.append(("vmm_path_problem", .string(why)))
+    case nil: break
+    }
     if !plan.dimms.isEmpty { members.append(("dimms", .array(plan.dimms.map(planDIMMToJSON)))) }
     if !plan.ranges.isEmpty {
         members.append(("ranges", .array(plan.ranges.enumerated().map { index, range in

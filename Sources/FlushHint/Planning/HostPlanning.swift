@@ -18,6 +18,9 @@ public struct PlanReport: Sendable {
     public var cache: String?
     /// The host NFIT's platform capabilities, when this process read the NFIT.
     public var platformCapabilities: HostPlatformCapabilities = .unread
+    /// The path to give a VMM for the backend (``BackendProbe/vmmPath(for:sysfs:)``); `nil` for
+    /// a plan of a region rather than a backend.
+    public var vmmPath: VMMPath?
 
     /// Creates a report.
     public init(plan: Plan, checks: [Check], note: String?, region: RegionFacts? = nil, cache: String? = nil) {
@@ -68,6 +71,12 @@ public enum HostPlanning {
     /// (``HostSnapshot/read(cache:needsHints:)``); the report's ``PlanReport/cache`` then says so.
     public static func plan(backendPath path: String, guestBase: UInt64?, cache: CachePolicy = .never) throws -> PlanReport {
         let backend = try BackendProbe.inspect(path: path)
+        var report = try plan(backend: backend, guestBase: guestBase, cache: cache)
+        report.vmmPath = BackendProbe.vmmPath(for: backend)
+        return report
+    }
+
+    private static func plan(backend: Backend, guestBase: UInt64?, cache: CachePolicy) throws -> PlanReport {
         guard let regionName = backend.region else {
             return PlanReport(plan: try Planner.plan(backend: backend, region: nil, checks: [], guestBase: guestBase),
                               checks: [], note: nil)
@@ -111,7 +120,7 @@ public enum HostPlanning {
     /// Whether the backend's writes need fsync whatever its region says.
     static func isPageCache(_ backend: Backend) -> Bool {
         switch backend {
-        case .otherFile, .blockDevice, .daxFile(_, _, .refused, _), .daxFile(_, _, .accepted, false): return true
+        case .otherFile, .unplacedFile, .blockDevice, .daxFile(_, _, .refused, _), .daxFile(_, _, .accepted, false): return true
         case .deviceDAX, .daxFile: return false
         }
     }

@@ -96,11 +96,15 @@ public enum Backend: Sendable, Equatable {
     case daxFile(path: String, region: RegionName, mapSync: MapSyncProbe, fullyAllocated: Bool)
     /// Anything else: a file on a filesystem not on an NVDIMM region.
     case otherFile(path: String)
+    /// A regular file whose filesystem is on an NVDIMM region but whose blocks may lie on
+    /// another device (an XFS realtime file, a filesystem flushctl does not know), so no region
+    /// can be named for its data. `why` completes "PATH …".
+    case unplacedFile(path: String, why: String)
 
     /// The path the VMM opens.
     public var path: String {
         switch self {
-        case .deviceDAX(let p, _), .blockDevice(let p, _), .daxFile(let p, _, _, _), .otherFile(let p): return p
+        case .deviceDAX(let p, _), .blockDevice(let p, _), .daxFile(let p, _, _, _), .otherFile(let p), .unplacedFile(let p, _): return p
         }
     }
 
@@ -108,7 +112,7 @@ public enum Backend: Sendable, Equatable {
     public var region: RegionName? {
         switch self {
         case .deviceDAX(_, let r), .blockDevice(_, let r), .daxFile(_, let r, _, _): return r
-        case .otherFile: return nil
+        case .otherFile, .unplacedFile: return nil
         }
     }
 
@@ -118,7 +122,7 @@ public enum Backend: Sendable, Equatable {
         case .deviceDAX: return "devdax"
         case .blockDevice: return "block_device"
         case .daxFile: return "dax_file"
-        case .otherFile: return "file"
+        case .otherFile, .unplacedFile: return "file"
         }
     }
 }
@@ -217,6 +221,8 @@ public enum Planner {
         switch backend {
         case .otherFile(let path):
             return fsyncPlan(backend, region: nil, reason: "\(path) is not on an NVDIMM region, so the guest's writes reach it through the page cache: fsync it on every guest flush.")
+        case .unplacedFile(let path, let why):
+            return fsyncPlan(backend, region: nil, reason: "\(path) \(why), so no region can be named for its data and its flush hints would flush the wrong DIMMs: fsync it on every guest flush.")
         case .blockDevice(let path, let name):
             return fsyncPlan(backend, region: region, name: name, reason: "\(path) is opened without DAX, so the guest's writes sit in the page cache: fsync it on every guest flush.")
         case .daxFile(let path, let name, .refused(let why), _):

@@ -109,8 +109,10 @@ public struct QemuHintPage: Sendable, Equatable {
 
 /// The guest's persistent memory.
 public struct QemuPmem: Sendable, Equatable {
-    /// The backend path QEMU maps.
+    /// The path QEMU maps: one that fails to open once the backend is gone (``VMMPath``).
     public var path: String
+    /// `MAJOR:MINOR` of the device node planned, which `path` was checked to lead to.
+    public var deviceNumber: String?
     /// Its size.
     public var size: UInt64
     /// The `align=` of its memory backend, when the backend needs one.
@@ -186,13 +188,18 @@ public struct QemuRecipe: Sendable, Equatable {
     ///   - plan: the plan, made with ``hintBase(for:)`` as its guest base.
     ///   - capabilities: the host NFIT's platform capabilities, as far as read.
     ///   - backend: the backend's size and alignment.
+    ///   - vmmPath: the path QEMU is given for the backend (``BackendProbe/vmmPath(for:sysfs:)``).
     ///   - request: machine, RAM, explicit addresses, output directory.
-    /// - Throws: ``QemuRecipeError`` for a `deep_flush` plan (stock QEMU cannot do it), bad
-    ///   explicit addresses, a backend size QEMU or the NFIT cannot take, a path QEMU's option
+    /// - Throws: ``QemuRecipeError`` for a `deep_flush` plan (stock QEMU cannot do it), a
+    ///   backend with no path that fails closed, bad explicit addresses, a backend size QEMU or the NFIT cannot take, a path QEMU's option
     ///   syntax cannot carry.
     public static func make(plan: Plan, capabilities: HostPlatformCapabilities, backend: QemuBackendGeometry,
-                            request: QemuRequest) throws(QemuRecipeError) -> QemuRecipe {
+                            vmmPath: VMMPath, request: QemuRequest) throws(QemuRecipeError) -> QemuRecipe {
         let deviceBase = try deviceMemoryBase(request)
+        guard case .failsClosed(let path, let deviceNumber) = vmmPath else {
+            if case .unguarded(let why) = vmmPath { throw .noFailClosedPath(why) }
+            throw .noFailClosedPath(plan.backend)
+        }
         let directory = request.directory.hasSuffix("/") && request.directory.count > 1
             ? String(request.directory.dropLast()) : request.directory
         guard backend.size > 0, backend.size % FlushHintPage.pageSize == 0 else {
@@ -203,8 +210,9 @@ public struct QemuRecipe: Sendable, Equatable {
             throw .deepFlushUnsupported(reason: plan.reason, deepFlushPath: plan.deepFlushPath ?? "deep_flush")
         case .fsync:
             let base = try pmemBase(request, after: nil, deviceBase: deviceBase, align: backend.align)
-            let pmem = QemuPmem(path: plan.backend, size: backend.size, align: backend.align, guestAddress: base, device: .virtioPmem)
-            var args = ["-object", try backendObject(id: "pm0", path: plan.backend, offset: nil, size: backend.size, align: backend.align)]
+            let pmem = QemuPmem(path: path, deviceNumber: deviceNumber, size: backend.size, align: backend.align,
+                                guestAddress: base, device: .virtioPmem)
+            var args = ["-object", try backendObject(id: "pm0", path: path, offset: nil, size: backend.size, align: backend.align)]
             args += ["-device", "virtio-pmem-pci,memdev=pm0,id=vp0,memaddr=\(hex(base))"]
             return QemuRecipe(
                 method: .fsync, machine: request.machine, guestRAM: request.guestRAM, deviceMemoryBase: deviceBase,
@@ -240,7 +248,8 @@ public struct QemuRecipe: Sendable, Equatable {
             throw .outsideDeviceMemory(what: "--guest-base", address: start, deviceBase: deviceBase)
         }
         let base = try pmemBase(request, after: hintSpan, deviceBase: deviceBase, align: backend.align)
-        let pmem = QemuPmem(path: plan.backend, size: backend.size, align: backend.align, guestAddress: base, device: .pcDIMM)
+        let pmem = QemuPmem(path: path, deviceNumber: deviceNumber, size: backend.size, align: backend.align,
+                            guestAddress: base, device: .pcDIMM)
 
         // Each guest DIMM holds whole 4 KiB interleave lines (the layout builder's line size).
         let cycle = UInt64(guestDIMMs.count) * UInt64(NFITLayout.interleaveLineSize)
@@ -260,7 +269,9 @@ public struct QemuRecipe: Sendable, Equatable {
                                                   size: FlushHintPage.pageSize, align: nil)]
             args += ["-device", "pc-dimm,id=h\(i),memdev=fh\(i),addr=\(hex(page.guestAddress))"]
         }
-        args += ["-object", try backendObject(id: "pm0", path: plan.backend, offset: nil, size: backend.size, align: backend.align)]
+        // pmem=on: QEMU maps the pmem with MAP_SYNC (the plan proved a dax_file accepts it, and
+        // device-dax does), and refuses to start when built without libpmem.
+        args += ["-object", try backendObject(id: "pm0", path: path, offset: nil, size: backend.size, align: backend.align, pmem: true)]
         args += ["-device", "pc-dimm,id=p0,memdev=pm0,addr=\(hex(base))"]
         args += ["-acpitable", "file=" + (try optionValue(directory + "/" + nfitFile))]
         args += ["-acpitable", "file=" + (try optionValue(directory + "/" + ssdtFile))]
@@ -274,9 +285,10 @@ public struct QemuRecipe: Sendable, Equatable {
                 "Start QEMU only while \(plan.region?.dev ?? "the region") is enabled and never disable it under the guest: QEMU opens /dev/mem without O_SYNC, so the page is uncached only while the region's driver holds it; after any region disable/enable, run flushctl qemu again.",
             ]
         } else {
-            requirements += ["QEMU 2.12 or later (pc-dimm addr= and memory-backend-file align=)."]
+            requirements += ["QEMU 3.1 or later (pc-dimm addr=, memory-backend-file align= and pmem=)."]
         }
         requirements += [
+            "QEMU built with libpmem (Debian's is; one without refuses pmem=on), and no \"requesting persistence across crashes for backend file \(path) failed\" warning at start: QEMU then mapped the pmem without MAP_SYNC, so a guest write into it is not durable.",
             "Do not set nvdimm=on on the machine: QEMU would build its own NFIT and NVDR device besides these tables.",
             memoryHotplugRequirement(pmemBase: base, size: backend.size),
         ]
@@ -285,7 +297,7 @@ public struct QemuRecipe: Sendable, Equatable {
             hintPages: pages, pmem: pmem, guestNFIT: layout, capabilitiesSource: source, ssdt: ssdt, slots: slots,
             maxmem: try maxmem(request, deviceBase: deviceBase, slots: slots,
                                devices: pages.map { ($0.guestAddress, FlushHintPage.pageSize) } + [(base, backend.size)]),
-            minimumQEMU: plan.method == .passthrough ? "8.1" : "2.12", arguments: args, requirements: requirements)
+            minimumQEMU: plan.method == .passthrough ? "8.1" : "3.1", arguments: args, requirements: requirements)
     }
 
     /// Linux's smallest memory block on x86 (`MIN_MEMORY_BLOCK_SIZE`); blocks are powers of two
@@ -393,11 +405,13 @@ public struct QemuRecipe: Sendable, Equatable {
     }
 
     /// `memory-backend-file,id=…,mem-path=…[,offset=…],size=…,share=on[,align=…]`.
-    static func backendObject(id: String, path: String, offset: UInt64?, size: UInt64, align: UInt64?) throws(QemuRecipeError) -> String {
+    static func backendObject(id: String, path: String, offset: UInt64?, size: UInt64, align: UInt64?,
+                              pmem: Bool = false) throws(QemuRecipeError) -> String {
         var s = "memory-backend-file,id=\(id),mem-path=\(try optionValue(path))"
         if let offset { s += ",offset=\(hex(offset))" }
         s += ",size=\(size == FlushHintPage.pageSize ? "4096" : hex(size)),share=on"
         if let align { s += ",align=\(hex(align))" }
+        if pmem { s += ",pmem=on" }
         return s
     }
 
@@ -443,6 +457,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
     case guestSSDT(String)
     /// A path QEMU's option syntax or the arguments file cannot carry.
     case unusablePath(String)
+    /// The backend has no path that fails closed (``VMMPath/unguarded(why:)``): why.
+    case noFailClosedPath(String)
 
     /// The error as one line.
     public var description: String {
@@ -472,6 +488,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
             return "the guest SSDT cannot be built: \(message)"
         case .unusablePath(let path):
             return "\(path.debugDescription) contains a newline, which the one-argument-per-line qemu.args cannot carry"
+        case .noFailClosedPath(let why):
+            return "no path for QEMU that fails when the backend is gone: \(why)"
         }
     }
 }
