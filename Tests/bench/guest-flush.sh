@@ -30,7 +30,7 @@ gcc -static -O2 -Wall -o .build-guest-flush/guest-flush Tests/bench/guest-flush.
 
 # region0: the interleave layout (2 DIMMs, each with its hints in its own page) as device-dax, the
 # passthrough backend; region1: one DIMM with hints, fsdax, ext4 without DAX on /dev/pmem1, the
-# file /mnt/vpmem behind the guest's virtio-pmem device (QEMU fsyncs it on every guest flush).
+# file /mnt/vm/vpmem (below the mount point, so that it is gone when /mnt is not mounted) behind the guest's virtio-pmem device (QEMU fsyncs it on every guest flush).
 cat >"$work/scenario.json" <<EOF
 {
   "description": "guest-flush: region0 (2-way interleave, devdax) passed through, region1 (fsdax, ext4) holding the virtio-pmem file",
@@ -42,6 +42,7 @@ cat >"$work/scenario.json" <<EOF
         "dimms": [ { "handle": "0x1001", "hints": ["0x37ffd000", "0x37ffd040"] } ] } ] },
   "append": "iomem=relaxed",
   "guest": true,
+  "udev_rules": ["61-flushctl-vmm.rules"],
   "modules": ["ext4", "crc32c_generic"],
   "binaries": ["mkfs.ext4", {"host": "$PWD/.build-guest-flush/guest-flush", "guest": "/usr/local/bin/guest-flush"}],
   "setup": [
@@ -49,7 +50,7 @@ cat >"$work/scenario.json" <<EOF
     "ndctl create-namespace -f -e namespace1.0 -m fsdax",
     "mkfs.ext4 -q -F -b 4096 /dev/pmem1",
     "mount -t ext4 /dev/pmem1 /mnt",
-    "dd if=/dev/zero of=/mnt/vpmem bs=1M count=16 2>/dev/null && sync"
+    "mkdir /mnt/vm && dd if=/dev/zero of=/mnt/vm/vpmem bs=1M count=16 2>/dev/null && sync"
   ]
 }
 EOF
@@ -59,7 +60,7 @@ EOF
 # QEMU, it would land at 0x100002000, right after the hint DIMMs, where the guest refuses it
 # (nd_pmem: misaligned, unable to map).
 recipes="flushctl qemu /dev/dax0.0 --out /tmp/pt --guest-ram 256M && \
-flushctl qemu /mnt/vpmem --out /tmp/vp --guest-ram 256M --guest-pmem-base 0x180000000 && \
+flushctl qemu /mnt/vm/vpmem --out /tmp/vp --guest-ram 256M --guest-pmem-base 0x180000000 && \
 sed 's/=pm0\$/=vpm0/; s/=pm0,/=vpm0,/' /tmp/vp/qemu.args | cat /tmp/pt/qemu.args - >/tmp/guest.args"
 counters='cd /sys/kernel/debug/kvm/$GUEST_QEMU_PID-* && echo exits $(cat exits) mmio_exits $(cat mmio_exits) io_exits $(cat io_exits)'
 virtio='$(for r in /sys/bus/nd/devices/region*; do case $(readlink -f $r) in *virtio*) echo /dev/$(ls $r/namespace*/block/);; esac; done)'
