@@ -262,8 +262,8 @@ public struct QemuRecipe: Sendable, Equatable {
         }
         args += ["-object", try backendObject(id: "pm0", path: plan.backend, offset: nil, size: backend.size, align: backend.align)]
         args += ["-device", "pc-dimm,id=p0,memdev=pm0,addr=\(hex(base))"]
-        args += ["-acpitable", "file=" + (try optionValue(directory + "/" + nfitFile))]
-        args += ["-acpitable", "file=" + (try optionValue(directory + "/" + ssdtFile))]
+        args += ["-acpitable", "file=" + (try tableFile(directory + "/" + nfitFile))]
+        args += ["-acpitable", "file=" + (try tableFile(directory + "/" + ssdtFile))]
 
         let slots = pages.count + 1
         var requirements = common(request, deviceBase: deviceBase)
@@ -403,6 +403,13 @@ public struct QemuRecipe: Sendable, Equatable {
 
     /// A path as a QEMU option value: commas doubled (QEMU's escape); a newline cannot be
     /// carried in a one-argument-per-line file.
+    /// `path` as the value of `-acpitable file=`, which QEMU splits at `:` (to load several
+    /// files into one table), so a path with one cannot be given at all.
+    static func tableFile(_ path: String) throws(QemuRecipeError) -> String {
+        guard !path.contains(":") else { throw .colonInTablePath(path) }
+        return try optionValue(path)
+    }
+
     static func optionValue(_ path: String) throws(QemuRecipeError) -> String {
         guard !path.contains("\n") else { throw .unusablePath(path) }
         return path.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
@@ -443,6 +450,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
     case guestSSDT(String)
     /// A path QEMU's option syntax or the arguments file cannot carry.
     case unusablePath(String)
+    /// A table path with a `:`, where `-acpitable file=` splits its value.
+    case colonInTablePath(String)
 
     /// The error as one line.
     public var description: String {
@@ -472,6 +481,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
             return "the guest SSDT cannot be built: \(message)"
         case .unusablePath(let path):
             return "\(path.debugDescription) contains a newline, which the one-argument-per-line qemu.args cannot carry"
+        case .colonInTablePath(let path):
+            return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an --out directory without one"
         }
     }
 }
