@@ -216,7 +216,7 @@ struct CacheHardeningTests {
         }
     }
 
-    // MARK: Issue 19: a cache someone else controls is not read
+    // MARK: Issue 19: a cache someone else controls is not read; a forged one cannot flood the error
 
     /// A forged document: region0's first hint page moved to 0x1000 (System RAM).
     static func forgedDocument() throws -> [UInt8] {
@@ -282,6 +282,27 @@ struct CacheHardeningTests {
             Self.expectRefused(dir + "/via/sub/topology.json", naming: dir + "/via", uid: 65534, mode: 0o777, "a link on the way made by nobody")
             #expect(lchown(dir + "/via", 0, gid_t.max) == 0)
             #expect(try TopologyCache.read(path: dir + "/via/sub/topology.json").generation == 1)
+        }
+    }
+
+    @Test("a stale cache of very many regions names the first differences and counts the rest, on one short line")
+    func manyDifferencesAreCapped() throws {
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            var forged = Fixtures.topology()
+            let template = forged.buses[0].regions[0]
+            forged.buses[0].regions += (0..<5000).map { i in
+                var r = template
+                r.id = UInt32(100 + i)
+                r.dev = "region\(100 + i)"
+                return r
+            }
+            try TopologyCache.write(path: path) { g, _ in Array(CacheTests.document(generation: g, topology: forged).utf8) }
+            let error = #expect(throws: HostError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
+            let text = error?.description ?? ""
+            #expect(text.hasPrefix("\(path): stale (generation 1): region100 is gone; region101 is gone; "), "\(text.prefix(200))")
+            #expect(text.hasSuffix("region107 is gone; and 4992 more; run `flushctl refresh` as root"), "\(text.suffix(200))")
+            #expect(!text.contains("region108") && text.count < 400, "\(text.count) characters")
         }
     }
 }

@@ -338,17 +338,27 @@ public enum TopologyCache {
 
     /// The cache at `path` checked against `live`.
     ///
-    /// - Throws: ``HostError`` when it cannot be read, or is stale (naming every difference
-    ///   and how to refresh it).
+    /// - Throws: ``HostError`` when it cannot be read, or is stale (naming the first
+    ///   ``differencesShown`` differences, counting the rest, and saying how to refresh it).
     public static func readVerified(path: String = defaultPath, live: Topology) throws(HostError) -> CachedTopology {
         let cached = try read(path: path)
         let diffs = differences(cached: cached, live: live)
         if !diffs.isEmpty {
-            throw HostError(path: path, message: "stale (generation \(cached.generation)): \(diffs.joined(separator: "; ")); run `flushctl refresh` as root")
+            throw HostError(path: path, message: "stale (generation \(cached.generation)): \(summarize(diffs)); run `flushctl refresh` as root")
         }
         return cached
     }
 
+    /// How many differences a stale-cache message names; the rest are counted.
+    static let differencesShown = 8
+
+    /// The first ``differencesShown`` of `differences`, then how many more there are: a cache
+    /// of many regions (forged or not) still makes a one-line error of reasonable length.
+    static func summarize(_ differences: [String]) -> String {
+        let shown = differences.prefix(differencesShown).joined(separator: "; ")
+        let rest = differences.count - differencesShown
+        return rest > 0 ? shown + "; and \(rest) more" : shown
+    }
 
     /// A human age: `"5 s"`, `"3 min"`, `"2 h"`, `"4 d"`.
     public static func describeAge(_ seconds: Int64) -> String {
