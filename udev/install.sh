@@ -129,11 +129,18 @@ done
 rm -rf "$DESTDIR$oldlibexec"
 install -m 0755 "$BINARY" "$DESTDIR$bin"
 run="$bin refresh --detach${GROUP:+ --group $GROUP}"
-# The rule's RUN path is rewritten to where the binary went (without DESTDIR).
-sed "s|RUN+=\"/usr/local/bin/flushctl refresh --detach\"|RUN+=\"$run\"|" "$root/udev/60-flushctl.rules" > "$DESTDIR$rule.tmp"
-grep -q "RUN+=\"$run\"" "$DESTDIR$rule.tmp" || { rm -f "$DESTDIR$rule.tmp"; echo "install.sh: error: could not set the RUN path in the rule" >&2; exit 2; }
-chmod 0644 "$DESTDIR$rule.tmp"
-mv "$DESTDIR$rule.tmp" "$DESTDIR$rule"
+# The rule's RUN path is rewritten to where the binary went (without DESTDIR). The new rule
+# is written to a fresh file mktemp makes in the rules directory (a random name, created
+# exclusively: nothing planted there in advance is followed or written through; the same
+# filesystem, so the mv is atomic), removed if anything fails before the mv.
+ruletmp=$(mktemp "$DESTDIR$rule.XXXXXXXXXX") || { echo "install.sh: error: cannot make a temporary file in $DESTDIR$UDEVRULESDIR" >&2; exit 2; }
+trap 'rm -f "$ruletmp"' EXIT
+trap 'exit 2' HUP INT TERM
+sed "s|RUN+=\"/usr/local/bin/flushctl refresh --detach\"|RUN+=\"$run\"|" "$root/udev/60-flushctl.rules" > "$ruletmp"
+grep -q "RUN+=\"$run\"" "$ruletmp" || { echo "install.sh: error: could not set the RUN path in the rule" >&2; exit 2; }
+chmod 0644 "$ruletmp"
+mv "$ruletmp" "$DESTDIR$rule"
+trap - EXIT HUP INT TERM
 for page in "$root"/docs/man/*.1; do
     install -m 0644 "$page" "$DESTDIR$mandir/"
 done

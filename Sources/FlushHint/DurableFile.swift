@@ -11,11 +11,14 @@ import Glibc
 // directory entry, never a file a planted link points at.
 
 
-/// Which directories a durable file may be replaced in.
+/// Which directories a durable file may be replaced (or a trusted file read) in.
 public enum DirectoryTrust: Sendable, Equatable {
-    /// Owned by root or the effective user, and writable by neither group nor others: for
-    /// files others trust (the cache root writes and everyone reads). In a directory someone
-    /// else may write, they could plant or swap names at any moment.
+    /// Owned by root or the effective user, and writable by neither group nor others; so is
+    /// every directory on the way to it, except that one may be a sticky directory such as
+    /// /tmp (whose entries only their owners can rename), and a symbolic link on the way must
+    /// be root's or the effective user's. For files others trust or that steer what root runs
+    /// (the cache root writes and everyone reads, `flushctl qemu --out`). In a directory
+    /// someone else may write, they could plant or swap names at any moment.
     case ownerOnly
     /// Any directory: for files only the caller relies on (`nfit build -o`, often into /tmp).
     /// Names planted there are still never followed.
@@ -45,53 +48,156 @@ public struct DurableDirectory: ~Copyable {
     /// The open directory.
     public let descriptor: FileDescriptor
 
+    /// How far the directory is trusted: ``read(_:limit:)`` checks files against it too.
+    public let trust: DirectoryTrust
+
     /// Opens `path` (creating it and missing parents mode 0755 when `create` is set) and checks
-    /// it against `trust`.
+    /// it against `trust`. With ``DirectoryTrust/ownerOnly`` the path is walked one component
+    /// at a time from `/` (or the working directory), each opened relative to the one before
+    /// and checked on its descriptor, so nothing can be swapped in between a check and a use;
+    /// a directory it makes is made there (`mkdirat`), opened without following a link and
+    /// then checked like one that existed.
     ///
     /// - Throws: ``HostError``: with a message and no operation when the directory
     ///   is a symbolic link, not a directory, or refused by `trust` (naming its owner and mode).
     public init(path: String, trust: DirectoryTrust, create: Bool) throws(HostError) {
-        if create { try Self.makeDirectories(path) }
-        // O_NOFOLLOW: the last component must be the directory itself, not a link to one.
-        var flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC
-        if trust == .ownerOnly { flags |= O_NOFOLLOW }
         let fd: CInt
-        do throws(HostError) {
-            fd = try Self.retrying("open of the directory", path) { open(path, flags) }
-        } catch {
-            switch error.errno {
-            case .tooManySymbolicLinkLevels?: throw HostError(path: path, message: "is a symbolic link; refusing to follow it (give the directory itself)")
-            case .notDirectory?: throw HostError(path: path, message: "exists and is not a directory")
-            default: throw error
-            }
-        }
         if trust == .ownerOnly {
+            fd = try Self.openOwnerOnly(path, create: create)
+        } else {
+            if create { try Self.makeDirectories(path) }
             do throws(HostError) {
-                try Self.checkOwnerOnly(fd, path)
+                fd = try Self.retrying("open of the directory", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
             } catch {
-                _ = close(fd)
+                if error.errno == .notDirectory { throw HostError(path: path, message: "exists and is not a directory") }
                 throw error
             }
         }
         self.path = path
+        self.trust = trust
         self.descriptor = FileDescriptor(rawValue: fd)
     }
 
-    /// Refuses the open directory `fd` unless root or the effective user owns it and neither
-    /// group nor others may write it.
-    static func checkOwnerOnly(_ fd: CInt, _ path: String) throws(HostError) {
+    /// Opens the directory `path` for ``DirectoryTrust/ownerOnly``: component by component,
+    /// each checked with ``checkTrusted(_:_:kind:final:)``; the last one never through a link.
+    static func openOwnerOnly(_ path: String, create: Bool) throws(HostError) -> CInt {
+        let absolute = path.hasPrefix("/")
+        var walked = absolute ? "/" : "."
+        var fd = try retrying("open of the directory", walked) { open(walked, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        // The components still to walk, the next one last; a link on the way adds its target's.
+        var pending = Array(components(of: path).reversed())
+        var links = 0
+        do throws(HostError) {
+            try checkTrusted(fd, walked, kind: "directory", final: pending.isEmpty)
+            while let name = pending.popLast() {
+                let last = pending.isEmpty
+                let next = walked == "/" ? "/" + name : (walked == "." && !absolute ? name : walked + "/" + name)
+                var st = stat()
+                var exists = true
+                while fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                    let e = Glibc.errno
+                    if e == EINTR { continue }
+                    guard e == ENOENT else { throw HostError(path: next, operation: "check", errno: Errno(rawValue: e)) }
+                    exists = false
+                    break
+                }
+                let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW
+                var made = false
+                if !exists {
+                    guard create else { throw HostError(path: next, operation: "open of the directory", errno: .noSuchFileOrDirectory) }
+                    made = mkdirat(fd, name, 0o755) == 0
+                    if !made && Glibc.errno != EEXIST {
+                        throw HostError(path: next, operation: "mkdir", errno: Errno(rawValue: Glibc.errno))
+                    }
+                } else if st.st_mode & S_IFMT == S_IFLNK {
+                    if last {
+                        let owner = "uid \(st.st_uid)" + (userName(st.st_uid).map { " (\($0))" } ?? "")
+                        throw HostError(path: next, message: "is a symbolic link owned by \(owner); refusing to follow it (give the directory itself)")
+                    }
+                    // A link on the way is followed only when root or the caller made it; the
+                    // directory holding it is trusted, so no one else can swap it meanwhile.
+                    // Its target is walked like the rest, so every directory on the way to the
+                    // directory is checked, whatever links lead there.
+                    try checkOwner(st, next, kind: "symbolic link")
+                    links += 1
+                    guard links <= 40 else { throw HostError(path: next, message: "too many symbolic links on the way") }
+                    let target = try readLink(fd, name, next)
+                    if target.hasPrefix("/") {
+                        let root = try retrying("open of the directory", "/") { open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+                        _ = close(fd)
+                        fd = root
+                        walked = "/"
+                        try checkTrusted(fd, walked, kind: "directory", final: false)
+                    }
+                    pending += components(of: target).reversed()
+                    continue
+                }
+                let parent = fd
+                let opened: CInt
+                do throws(HostError) {
+                    opened = try retrying("open of the directory", next) { openat(parent, name, flags) }
+                } catch {
+                    switch error.errno {
+                    case .tooManySymbolicLinkLevels?: throw HostError(path: next, message: "is a symbolic link; refusing to follow it (give the directory itself)")
+                    case .notDirectory?: throw HostError(path: next, message: "exists and is not a directory")
+                    default: throw error
+                    }
+                }
+                _ = close(fd)
+                fd = opened
+                walked = next
+                // Mode 0755 whatever the umask, on what mkdirat made (not on what someone
+                // else made at the name first: that is refused just below).
+                if made { _ = fchmod(fd, 0o755) }
+                try checkTrusted(fd, walked, kind: "directory", final: last)
+            }
+        } catch {
+            _ = close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// The names of `path` between slashes, without empty ones and `.`.
+    static func components(of path: String) -> [String] {
+        path.split(separator: "/").map(String.init).filter { $0 != "." }
+    }
+
+    /// The target of the symbolic link `name` in the directory `fd` (`path` for messages).
+    static func readLink(_ fd: CInt, _ name: String, _ path: String) throws(HostError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = try retrying("readlink", path) { readlinkat(fd, name, &buffer, buffer.count - 1) }
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Refuses the open file or directory `fd` unless root or the effective user owns it and
+    /// neither group nor others may write it; a directory on the way (not `final`) may instead
+    /// be sticky, as /tmp is.
+    static func checkTrusted(_ fd: CInt, _ path: String, kind: String, final: Bool) throws(HostError) {
         var st = stat()
-        try retrying("open of the directory", path) { fstat(fd, &st) }
-        let euid = geteuid()
+        try retrying("check", path) { fstat(fd, &st) }
+        try checkOwner(st, path, kind: kind)
         let mode = st.st_mode & 0o7777
-        guard (st.st_uid != 0 && st.st_uid != euid) || mode & 0o022 != 0 else { return }
+        if mode & 0o022 == 0 || (!final && mode & S_ISVTX != 0) { return }
+        throw refusal(st, path, kind: kind)
+    }
+
+    /// Refuses `st` (of `path`, a `kind`) unless root or the effective user owns it.
+    static func checkOwner(_ st: stat, _ path: String, kind: String) throws(HostError) {
+        if st.st_uid == 0 || st.st_uid == geteuid() { return }
+        throw refusal(st, path, kind: kind)
+    }
+
+    /// The error for a `kind` at `path` someone else controls: its owner and mode, and what to do.
+    static func refusal(_ st: stat, _ path: String, kind: String) -> HostError {
+        let euid = geteuid()
         let owner = "uid \(st.st_uid)" + (userName(st.st_uid).map { " (\($0))" } ?? "")
-        let octal = String(mode, radix: 8)
+        let octal = String(st.st_mode & 0o7777, radix: 8)
         let want = euid == 0 ? "root" : "root or uid \(euid)"
-        throw HostError(path: path, message:
-            "owned by \(owner) with mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal): refusing to write there, "
-            + "since whoever else may write the directory can plant links at the names written; "
-            + "use a directory owned by \(want) and writable by no one else (chown, chmod go-w), such as the default /run/flushctl")
+        return HostError(path: path, message:
+            "\(kind) owned by \(owner) with mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal): refusing to trust it, "
+            + "since someone other than \(want) may change what is there; "
+            + "use one owned by \(want) and writable by no one else (chown, chmod go-w)")
     }
 
     deinit { _ = close(descriptor.rawValue) }
@@ -137,16 +243,26 @@ public struct DurableDirectory: ~Copyable {
     }
 
     /// The bytes of the file `name`, up to `limit` (more is read as `limit + 1` bytes, so a
-    /// caller can tell); `nil` when there is no such file. A symbolic link is refused.
+    /// caller can tell); `nil` when there is no such file. A symbolic link is refused. In an
+    /// ``DirectoryTrust/ownerOnly`` directory the file must be a regular file owned by root or
+    /// the effective user and writable by neither group nor others, checked on the descriptor
+    /// read from.
     public func read(_ name: String, limit: Int) throws(HostError) -> [UInt8]? {
         let filePath = pathOf(name)
-        let fd = openat(descriptor.rawValue, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = openat(descriptor.rawValue, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             let e = Errno(rawValue: Glibc.errno)
             if e == .noSuchFileOrDirectory { return nil }
+            if e == .tooManySymbolicLinkLevels { throw HostError(path: filePath, message: "is a symbolic link; refusing to follow it") }
             throw HostError(path: filePath, operation: "read", errno: e)
         }
         defer { _ = close(fd) }
+        if trust == .ownerOnly {
+            var st = stat()
+            try Self.retrying("read", filePath) { fstat(fd, &st) }
+            guard st.st_mode & S_IFMT == S_IFREG else { throw HostError(path: filePath, message: "not a regular file") }
+            try Self.checkTrusted(fd, filePath, kind: "file", final: true)
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while bytes.count <= limit {

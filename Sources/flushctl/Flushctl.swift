@@ -23,6 +23,10 @@ struct Flushctl: ParsableCommand {
     /// that do not parse are bad input too: argument-parser's message and usage, status 2.
     /// `--help` and `--version` are argument-parser's own (status 0).
     static func main() {
+        if let bad = invalidArgument(CommandLine.unsafeArgv, count: Int(CommandLine.argc)) {
+            FileHandleStderr.write("flushctl: error: \(bad)\n")
+            Glibc.exit(2)
+        }
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
@@ -49,6 +53,46 @@ struct Flushctl: ParsableCommand {
             Glibc.exit(2)
         }
     }
+}
+
+/// Why an argument of the raw `argv` is bad input, or `nil` when each is valid UTF-8. Swift's
+/// `CommandLine.arguments` repairs invalid UTF-8 with U+FFFD, which would make `plan` act on
+/// another file than the one named, so the C strings are checked before anything parses them.
+/// The message names the argument's position (1 is the first after the program) and shows it
+/// with each byte that is not part of valid UTF-8 as `\xHH`.
+func invalidArgument(_ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, count: Int) -> String? {
+    for i in 1..<max(count, 1) {
+        guard let arg = argv[i] else { continue }
+        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(arg).assumingMemoryBound(to: UInt8.self), count: strlen(arg)))
+        guard String(validating: bytes, as: UTF8.self) == nil else { continue }
+        return "argument \(i) \"\(escapedInvalidUTF8(bytes))\" is not valid UTF-8; flushctl takes its arguments as UTF-8 and does not guess what else was meant (give a name in UTF-8)"
+    }
+    return nil
+}
+
+/// `bytes` as text, each byte that is not part of a valid UTF-8 sequence written `\xHH`, and
+/// control characters, `"` and `\` escaped, so that the line shows what was given.
+func escapedInvalidUTF8(_ bytes: [UInt8]) -> String {
+    var out = ""
+    var i = 0
+    while i < bytes.count {
+        let b = bytes[i]
+        let length = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+        if length > 1, i + length <= bytes.count,
+           let scalar = String(validating: bytes[i..<i + length], as: UTF8.self) {
+            out += scalar
+            i += length
+            continue
+        }
+        switch b {
+        case UInt8(ascii: "\\"): out += "\\\\"
+        case UInt8(ascii: "\""): out += "\\\""
+        case 0x20..<0x7f: out.unicodeScalars.append(Unicode.Scalar(b))
+        default: out += "\\x" + (b < 0x10 ? "0" : "") + String(b, radix: 16)
+        }
+        i += 1
+    }
+    return out
 }
 
 /// The names from the root to `target`, e.g. `["flushctl", "nfit"]` for `nfit show`, the

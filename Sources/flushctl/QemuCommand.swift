@@ -33,7 +33,7 @@ struct QemuCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The device or file backing the guest's NVDIMM.", valueName: "backend"))
     var backend: String
 
-    @Option(name: .customLong("out"), help: ArgumentHelp("The directory to write nfit.aml, ssdt.aml and qemu.args to (made if missing; the files are replaced).", valueName: "dir"))
+    @Option(name: .customLong("out"), help: ArgumentHelp("The directory to write nfit.aml, ssdt.aml and qemu.args to (made if missing; it, and each directory on the way unless sticky like /tmp, must be owned by root or you and writable by no one else; the files are replaced).", valueName: "dir"))
     var out: String
 
     @Option(name: .customLong("guest-ram"), help: ArgumentHelp("The guest's RAM as QEMU's -m gives it: a number with K, M, G or T (a bare number is MiB, as for -m). Default 1G.", valueName: "size"))
@@ -115,9 +115,11 @@ struct QemuCommand: ParsableCommand {
     }
 }
 
-/// The output directory, made if missing.
+/// The output directory, made if missing (mode 0755). Only one root or the caller controls
+/// (``DirectoryTrust/ownerOnly``): qemu.args is the argument list of a QEMU often run as root,
+/// so whoever else could write there could choose what it maps, /dev/mem included.
 private func openDirectory(_ path: String) throws(NFITCommandError) -> DurableDirectory {
-    do { return try DurableDirectory(path: path, trust: .any, create: true) } catch { throw NFITCommandError(error) }
+    do { return try DurableDirectory(path: path, trust: .ownerOnly, create: true) } catch { throw NFITCommandError(error) }
 }
 
 /// `path` made absolute against the working directory, so the arguments name the tables

@@ -215,6 +215,96 @@ struct CacheHardeningTests {
             #expect(try TopologyCache.write(path: path, startedAt: TopologyCache.currentBootTime(), render: Self.refreshDocument) == 6)
         }
     }
+
+    // MARK: Issue 19: a cache someone else controls is not read; a forged one cannot flood the error
+
+    /// A forged document: region0's first hint page moved to 0x1000 (System RAM).
+    static func forgedDocument() throws -> [UInt8] {
+        try document { $0.replacingFirst("\"0x37ffe000\"", with: "\"0x1000\"") }
+    }
+
+    /// Expects reading the cache at `path` to be refused with one line naming `named`, owned by
+    /// `uid` with `mode`.
+    static func expectRefused(_ path: String, naming named: String, uid: uid_t, mode: mode_t, _ comment: Comment) {
+        let error = #expect(throws: HostError.self, comment) { try TopologyCache.read(path: path) }
+        let text = error.map { "\($0)" } ?? ""
+        let digits = String(mode, radix: 8)
+        let octal = String(repeating: "0", count: 4 - digits.count) + digits
+        #expect(text.hasPrefix(named + ": ") && text.contains("owned by uid \(uid)") && text.contains("mode \(octal)")
+                && !text.contains("\n"), "\(comment): \(text)")
+    }
+
+    @Test("a cache file or directory others may write, or a symbolic link at the cache's name, is not read")
+    func writableOrLinkedCacheNotRead() throws {
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            try Self.writeFile(path, try Self.forgedDocument())
+            // Root's (or the caller's) own 0644 file in a 0700 directory is read.
+            #expect(try TopologyCache.read(path: path).hintsByHandle?[0x1] == [0x1000])
+            let me = geteuid()
+            for mode: mode_t in [0o664, 0o646, 0o666] {
+                #expect(chmod(path, mode) == 0)
+                Self.expectRefused(path, naming: path, uid: me, mode: mode, "file mode \(String(mode, radix: 8))")
+            }
+            #expect(chmod(path, 0o644) == 0)
+            for mode: mode_t in [0o770, 0o707, 0o1777] {
+                #expect(chmod(dir, mode) == 0)
+                Self.expectRefused(path, naming: dir, uid: me, mode: mode, "directory mode \(String(mode, radix: 8))")
+            }
+            #expect(chmod(dir, 0o700) == 0)
+            // A link at the cache's name, even to a good cache, is not followed.
+            #expect(rename(path, dir + "/real.json") == 0 && symlink(dir + "/real.json", path) == 0)
+            let error = #expect(throws: HostError.self) { try TopologyCache.read(path: path) }
+            #expect(error?.description == "\(path): is a symbolic link; refusing to follow it", "\(String(describing: error))")
+        }
+    }
+
+    @Test("a cache file, its directory or a directory on the way owned by someone else is not read, naming the path, owner and mode",
+          .enabled(if: geteuid() == 0, "needs root: files are handed to nobody"))
+    func cacheOthersOwnNotRead() throws {
+        try CacheTests.withScratch { dir in
+            // As in the report: nobody writes a copy with a hint page at 0x1000, root reads it.
+            let path = dir + "/topology.json"
+            try Self.writeFile(path, try Self.forgedDocument())
+            #expect(chown(path, 65534, gid_t.max) == 0)
+            Self.expectRefused(path, naming: path, uid: 65534, mode: 0o644, "file owned by nobody")
+            #expect(chown(path, 0, gid_t.max) == 0 && chown(dir, 65534, gid_t.max) == 0)
+            Self.expectRefused(path, naming: dir, uid: 65534, mode: 0o700, "directory owned by nobody")
+            #expect(chown(dir, 0, gid_t.max) == 0)
+            // Root's own directory and file, inside a directory nobody owns (and could rename).
+            let sub = dir + "/sub"
+            #expect(mkdir(sub, 0o755) == 0 && rename(path, sub + "/topology.json") == 0 && chown(dir, 65534, gid_t.max) == 0)
+            Self.expectRefused(sub + "/topology.json", naming: dir, uid: 65534, mode: 0o700, "a directory on the way owned by nobody")
+            #expect(chown(dir, 0, gid_t.max) == 0)
+            #expect(try TopologyCache.read(path: sub + "/topology.json").generation == 1)
+            // A link on the way that nobody made is not followed; one root made is.
+            #expect(symlink(dir, dir + "/via") == 0 && lchown(dir + "/via", 65534, gid_t.max) == 0)
+            Self.expectRefused(dir + "/via/sub/topology.json", naming: dir + "/via", uid: 65534, mode: 0o777, "a link on the way made by nobody")
+            #expect(lchown(dir + "/via", 0, gid_t.max) == 0)
+            #expect(try TopologyCache.read(path: dir + "/via/sub/topology.json").generation == 1)
+        }
+    }
+
+    @Test("a stale cache of very many regions names the first differences and counts the rest, on one short line")
+    func manyDifferencesAreCapped() throws {
+        try CacheTests.withScratch { dir in
+            let path = dir + "/topology.json"
+            var forged = Fixtures.topology()
+            let template = forged.buses[0].regions[0]
+            forged.buses[0].regions += (0..<5000).map { i in
+                var r = template
+                r.id = UInt32(100 + i)
+                r.dev = "region\(100 + i)"
+                return r
+            }
+            try TopologyCache.write(path: path) { g, _ in Array(CacheTests.document(generation: g, topology: forged).utf8) }
+            let error = #expect(throws: HostError.self) { try TopologyCache.readVerified(path: path, live: Fixtures.topology()) }
+            let text = error?.description ?? ""
+            #expect(text.hasPrefix("\(path): stale (generation 1): region100 is gone; region101 is gone; "), "\(text.prefix(200))")
+            #expect(text.hasSuffix("region107 is gone; and 4992 more; run `flushctl refresh` as root"), "\(text.suffix(200))")
+            #expect(!text.contains("region108") && text.count < 400, "\(text.count) characters")
+        }
+    }
 }
 
 extension String {

@@ -249,6 +249,8 @@ struct PlanningPlanTests {
         let holes = Backend.daxFile(path: "/mnt/x", region: "region0", mapSync: .accepted, fullyAllocated: false)
         let h = try Planner.plan(backend: holes, region: region, checks: checks)
         #expect(h.method == .fsync && h.reason.contains("fully allocated"))
+        // fallocate makes unwritten extents, holes for MAP_SYNC: the advice is to write the file.
+        #expect(h.reason.contains("write the whole file") && !h.reason.contains("preallocate it with fallocate"), "\(h.reason)")
     }
 
     @Test func pageCacheBackendsNeverSayNone() throws {

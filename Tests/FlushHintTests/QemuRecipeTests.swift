@@ -180,6 +180,17 @@ struct QemuRecipeTests {
         }
     }
 
+    /// QEMU splits `-acpitable file=` at ':' (several files into one table): such a directory
+    /// is refused, naming the path, rather than written into arguments QEMU misreads.
+    @Test func aColonInTheTablesDirectoryIsRefused() throws {
+        let error = #expect(throws: QemuRecipeError.self) {
+            try passthrough(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/tmp/vm:1"))
+        }
+        #expect(error == .colonInTablePath("/tmp/vm:1/nfit.aml"))
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("\"/tmp/vm:1/nfit.aml\"") && text.contains("-acpitable") && !text.contains("\n"), "\(text)")
+    }
+
     // MARK: none, fsync, deep_flush
 
     @Test func noneIsThePmemWithAnNFITWithoutHints() throws {

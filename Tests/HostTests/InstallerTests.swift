@@ -67,6 +67,31 @@ import Testing
         for page in pages { #expect(!Self.exists(root, "/usr/share/man/man1/" + page)) }
     }
 
+    /// The rule is written to a temporary file mktemp makes in the rules directory: a link
+    /// planted at the predictable name earlier versions used (`60-flushctl.rules.tmp`) is neither
+    /// followed nor written through, and no temporary file is left.
+    @Test func aLinkAtTheOldTemporaryRuleNameIsNotWrittenThrough() throws {
+        let (root, binary) = try Self.stage()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dest = root.path + "/dest"
+        let rules = dest + "/lib/udev/rules.d"
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        let victim = root.path + "/victim"
+        try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: victim)
+        try FileManager.default.createSymbolicLink(atPath: rules + "/60-flushctl.rules.tmp", withDestinationPath: victim)
+        let (status, output) = try EmulatedHost.shell(
+            "sh '\(Self.script)' install DESTDIR='\(dest)' PREFIX=/usr UDEVRULESDIR=/lib/udev/rules.d BINARY='\(binary)'")
+        #expect(status == 0, "install.sh failed: \(output)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n", "written through the planted link")
+        #expect(try Self.mode(victim) == 0o600, "chmod'ed through the planted link")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: rules + "/60-flushctl.rules.tmp") == victim)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: rules).sorted() == ["60-flushctl.rules", "60-flushctl.rules.tmp"])
+        let rule = try String(contentsOfFile: rules + "/60-flushctl.rules", encoding: .utf8)
+        #expect(rule.contains("RUN+=\"/usr/bin/flushctl refresh --detach\""))
+        #expect(try Self.mode(rules + "/60-flushctl.rules") == 0o644)
+    }
+
     /// An install over an earlier one with a front: PREFIX/bin/flushctl becomes the program and
     /// the program left in PREFIX/libexec/flushctl goes.
     @Test func replacesAnEarlierInstallWithAFront() throws {

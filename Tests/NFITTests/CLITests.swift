@@ -43,6 +43,31 @@ import Testing
         #expect(r.stderr.contains("Error: " + message) && r.stderr.contains("Usage: flushctl"), "\(arguments): \(r.stderr)")
     }
 
+    /// Swift's `CommandLine.arguments` repairs invalid UTF-8 with U+FFFD: `plan $'pm\xff'` must
+    /// not plan an existing `pm\u{FFFD}`, but exit 2 naming the argument, its bytes escaped.
+    @Test func argumentsThatAreNotUTF8ExitTwoAndPlanNothing() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let repaired = dir.appendingPathComponent("pm\u{FFFD}")
+        try Data(count: 16 << 20).write(to: repaired)
+        let raw = Array((dir.path + "/pm").utf8) + [0xff]
+        let r = try Support.runRaw(try Self.flushctl(), [Array("plan".utf8), raw])
+        #expect(r.status == 2, "exit \(r.status): \(r.stdout) \(r.stderr)")
+        #expect(r.stdout.isEmpty, "\(r.stdout)")
+        #expect(r.stderr.hasPrefix("flushctl: error: argument 2 \"\(dir.path)/pm\\xff\" is not valid UTF-8"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.hasSuffix("\n"))
+
+        // In an option's value too (every argument counts), and before anything is written.
+        let out = Array((dir.path + "/out").utf8) + [0xc3]
+        let q = try Support.runRaw(try Self.flushctl(), ["qemu", repaired.path, "--out"].map { Array($0.utf8) } + [out])
+        #expect(q.status == 2 && q.stderr.hasPrefix("flushctl: error: argument 4 \"\(dir.path)/out\\xc3\""), "\(q.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["pm\u{FFFD}"])
+
+        // The file's real (UTF-8) name is still planned.
+        let ok = try Support.runRaw(try Self.flushctl(), [Array("plan".utf8), Array(repaired.path.utf8)])
+        #expect(ok.status == 0 && ok.stdout.contains("fsync"), "exit \(ok.status): \(ok.stderr)")
+    }
+
     @Test func helpAndVersionExitZero() throws {
         for arguments in [["--help"], ["list", "--help"], ["--version"]] {
             let r = try Support.run(try Self.flushctl(), arguments)

@@ -23,6 +23,83 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("nfit.aml").path))
     }
 
+    /// What `--out` left: the names in `dir`, or `nil` when it is not a directory.
+    static func names(_ dir: String) -> [String]? { try? FileManager.default.contentsOfDirectory(atPath: dir).sorted() }
+
+    /// Issue 19: root's `--out` into a directory someone else controls would let them rewrite
+    /// the arguments of root's QEMU (mem-path=/dev/mem). Refused: exit 2, one line naming the
+    /// directory, its owner and mode, and nothing written anywhere.
+    @Test(.enabled(if: geteuid() == 0, "needs root: directories are handed to nobody"))
+    func outDirectoryOthersControlIsRefused() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("pmem.img")
+        try Data(count: 16 << 20).write(to: image)
+        let base = dir.path
+        let target = base + "/roots"
+        #expect(mkdir(target, 0o755) == 0)
+        // (directory, owner, mode, the path the error names, its owner, its mode)
+        let cases: [(String, uid_t, mode_t, String, uid_t, mode_t)] = [
+            (base + "/vm-shared", 65534, 0o755, base + "/vm-shared", 65534, 0o755),   // as in the report
+            (base + "/vm-777", 0, 0o777, base + "/vm-777", 0, 0o777),
+            (base + "/vm-775", 0, 0o775, base + "/vm-775", 0, 0o775),
+            (base + "/vm-1777", 0, 0o1777, base + "/vm-1777", 0, 0o1777),
+            (base + "/nobodys/vm", 0, 0o755, base + "/nobodys", 65534, 0o755),       // a parent nobody owns
+        ]
+        for (path, owner, mode, named, namedOwner, namedMode) in cases {
+            #expect(mkdir(path, 0o755) == 0 || (mkdir((path as NSString).deletingLastPathComponent, 0o755) == 0 && mkdir(path, 0o755) == 0))
+            #expect(chown(path, owner, gid_t.max) == 0 && chmod(path, mode) == 0)
+            if named != path { #expect(chown(named, namedOwner, gid_t.max) == 0) }
+            let r = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", path])
+            let digits = String(namedMode, radix: 8)
+            let octal = String(repeating: "0", count: 4 - digits.count) + digits
+            #expect(r.status == 2, "\(path): exit \(r.status): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("flushctl qemu: error: \(named): ") && r.stderr.contains("uid \(namedOwner)")
+                    && r.stderr.contains("mode \(octal)") && r.stderr.split(separator: "\n").count == 1, "\(path): \(r.stderr)")
+            #expect(Self.names(path) == [], "\(path): written into")
+        }
+        // A link root made, into the directory nobody owns: where it leads is checked too.
+        #expect(symlink(base + "/nobodys", base + "/rootlink") == 0)
+        let via = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", base + "/rootlink/vm"])
+        #expect(via.status == 2 && via.stderr.hasPrefix("flushctl qemu: error: \(base)/nobodys: directory owned by uid 65534"), "\(via.stderr)")
+        #expect(Self.names(base + "/nobodys/vm") == [])
+        // A symbolic link nobody planted as --out, to a directory of root's: not followed.
+        let link = base + "/vm-link"
+        #expect(symlink(target, link) == 0 && lchown(link, 65534, gid_t.max) == 0)
+        let r = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", link])
+        #expect(r.status == 2 && r.stderr == "flushctl qemu: error: \(link): is a symbolic link owned by uid 65534 (nobody); refusing to follow it (give the directory itself)\n",
+                "\(r.stderr)")
+        // Through a link nobody planted on the way.
+        let r2 = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", link + "/vm"])
+        #expect(r2.status == 2 && r2.stderr.hasPrefix("flushctl qemu: error: \(link): symbolic link owned by uid 65534"), "\(r2.stderr)")
+        #expect(Self.names(target) == [])
+    }
+
+    /// The README's `--out /tmp/vm1`: a fresh directory in sticky /tmp is made (0755, the
+    /// caller's) and written, by root and by a user for themselves.
+    @Test(.enabled(if: geteuid() == 0, "needs root: runs flushctl as nobody too"))
+    func outFreshInTmpIsMadeForItsUser() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(chmod(dir.path, 0o755) == 0)
+        let image = dir.appendingPathComponent("pmem.img")
+        try Data(count: 16 << 20).write(to: image)
+        #expect(chmod(image.path, 0o644) == 0)
+        for user in ["root", "nobody"] {
+            let out = "/tmp/flushctl-vm1-\(user)-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let r = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try CLITests.flushctl(), "qemu", image.path, "--out", out])
+            #expect(r.status == 0, "\(user): \(r.stderr)")
+            var st = stat()
+            #expect(lstat(out, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR && st.st_mode & 0o7777 == 0o755
+                    && st.st_uid == (user == "root" ? 0 : 65534), "\(user)")
+            #expect(Self.names(out) == ["qemu.args"], "\(user)")
+            // Again into the directory it made: replaced, not refused.
+            let again = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try CLITests.flushctl(), "qemu", image.path, "--out", out])
+            #expect(again.status == 0, "\(user): \(again.stderr)")
+        }
+    }
+
     @Test(arguments: [
         (["--machine", "isapc"], "--machine 'isapc' is not pc or q35"),
         (["--guest-ram", "lots"], "--guest-ram 'lots' is not a size"),

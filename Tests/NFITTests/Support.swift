@@ -54,6 +54,38 @@ enum Support {
                          stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// Runs `executable` with `arguments` given as raw bytes (no UTF-8 repair, unlike
+    /// `Process`), through posix_spawn, capturing both outputs.
+    static func runRaw(_ executable: String, _ arguments: [[UInt8]]) throws -> RunResult {
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("nfit-stdout-\(UUID().uuidString)").path
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("nfit-stderr-\(UUID().uuidString)").path
+        defer { unlink(outPath); unlink(errPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([Array(executable.utf8)] + arguments).map { bytes in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
+            p[bytes.count] = 0
+            return p
+        } + [nil]
+        defer { for p in argv { p?.deallocate() } }
+        var pid: pid_t = 0
+        let rc = argv.withUnsafeBufferPointer { buffer in
+            posix_spawn(&pid, executable, &actions, nil, UnsafeMutablePointer(mutating: buffer.baseAddress!), environ)
+        }
+        guard rc == 0 else { throw ToolFailed(description: "posix_spawn \(executable): errno \(rc)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        return RunResult(status: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f),
+                         stdout: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
+                         stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
+    }
+
     /// The path of `iasl`, or a failed test saying how to install it.
     static func iasl() throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

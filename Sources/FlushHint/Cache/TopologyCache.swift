@@ -87,21 +87,34 @@ public enum TopologyCache {
 
     /// Reads and decodes the cache at `path`, written in this boot under this kernel.
     ///
+    /// The cache steers what root maps and passes to guests, so it is read only as
+    /// ``write(path:startedAt:render:)`` writes it: the directory opened as a
+    /// ``DirectoryTrust/ownerOnly`` ``DurableDirectory`` (owned by root or the effective user,
+    /// writable by no one else, nor is any directory on the way), the file opened without
+    /// following a link and checked on that descriptor (a regular file, owned by root or the
+    /// effective user, writable by no one else).
+    ///
     /// - Throws: ``HostError`` when the file is absent, unreadable, too large or not a cache
-    ///   document, or when it was written in another boot or under another kernel (then the
-    ///   message starts "no cache for this boot" or "no cache for this kernel" and says why).
+    ///   document, when it or a directory on the way to it is someone else's or writable by
+    ///   others (naming the path, its owner and mode), or when it was written in another boot or
+    ///   under another kernel (then the message starts "no cache for this boot" or "no cache for
+    ///   this kernel" and says why).
     public static func read(path: String = defaultPath) throws(HostError) -> CachedTopology {
+        let noCache = HostError(path: path, message: "no cache (run `flushctl refresh` as root, or install the udev rule that runs it)")
+        let slash = path.lastIndex(of: "/")
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else { throw HostError(path: path, message: "not a file name: give the cache file's path") }
         let bytes: [UInt8]
-        do {
-            bytes = try SmallFile.read(path, limit: sizeLimit + 1)
+        do throws(HostError) {
+            let directory = try DurableDirectory(path: parentDirectory(of: path), trust: .ownerOnly, create: false)
+            guard let read = try directory.read(name, limit: sizeLimit + 1) else { throw noCache }
+            bytes = read
         } catch {
-            switch error {
-            case .noSuchFileOrDirectory:
-                throw HostError(path: path, message: "no cache (run `flushctl refresh` as root, or install the udev rule that runs it)")
-            case .permissionDenied:
-                throw HostError(path: path, message: "not readable by this user (refresh writes it mode 0644)")
-            default:
-                throw HostError(path: path, message: "cannot read: \(error)")
+            switch error.errno {
+            case .noSuchFileOrDirectory?: throw noCache
+            case .permissionDenied?: throw HostError(path: path, message: "not readable by this user (refresh writes it mode 0644)")
+            case nil: throw error
+            default: throw HostError(path: error.path ?? path, message: "cannot read: \(error.message)", errno: error.errno)
             }
         }
         return try load(bytes, path: path, bootID: currentBootID(), kernel: kernelRelease())
@@ -325,15 +338,26 @@ public enum TopologyCache {
 
     /// The cache at `path` checked against `live`.
     ///
-    /// - Throws: ``HostError`` when it cannot be read, or is stale (naming every difference
-    ///   and how to refresh it).
+    /// - Throws: ``HostError`` when it cannot be read, or is stale (naming the first
+    ///   ``differencesShown`` differences, counting the rest, and saying how to refresh it).
     public static func readVerified(path: String = defaultPath, live: Topology) throws(HostError) -> CachedTopology {
         let cached = try read(path: path)
         let diffs = differences(cached: cached, live: live)
         if !diffs.isEmpty {
-            throw HostError(path: path, message: "stale (generation \(cached.generation)): \(diffs.joined(separator: "; ")); run `flushctl refresh` as root")
+            throw HostError(path: path, message: "stale (generation \(cached.generation)): \(summarize(diffs)); run `flushctl refresh` as root")
         }
         return cached
+    }
+
+    /// How many differences a stale-cache message names; the rest are counted.
+    static let differencesShown = 8
+
+    /// The first ``differencesShown`` of `differences`, then how many more there are: a cache
+    /// of many regions (forged or not) still makes a one-line error of reasonable length.
+    static func summarize(_ differences: [String]) -> String {
+        let shown = differences.prefix(differencesShown).joined(separator: "; ")
+        let rest = differences.count - differencesShown
+        return rest > 0 ? shown + "; and \(rest) more" : shown
     }
 
     /// A human age: `"5 s"`, `"3 min"`, `"2 h"`, `"4 d"`.

@@ -228,7 +228,7 @@ public enum Planner {
         case .daxFile(let path, let name, .refused(let why), _):
             return fsyncPlan(backend, region: region, name: name, reason: "mmap(MAP_SYNC) on \(path) was refused (\(why)), so the file's block mapping is only durable after fsync: fsync it on every guest flush.")
         case .daxFile(let path, let name, .accepted, false):
-            return fsyncPlan(backend, region: region, name: name, reason: "\(path) is not fully allocated, so a guest write into a hole allocates blocks whose metadata only fsync makes durable: fsync it on every guest flush (or preallocate it with fallocate and plan again).")
+            return fsyncPlan(backend, region: region, name: name, reason: "\(path) is not fully allocated, so a guest write into a hole allocates blocks whose metadata only fsync makes durable: fsync it on every guest flush (or write the whole file, e.g. with dd conv=notrunc or cp from a full file, and plan again; fallocate is not enough).")
         case .deviceDAX, .daxFile:
             break
         }

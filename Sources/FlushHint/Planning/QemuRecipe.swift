@@ -273,8 +273,8 @@ public struct QemuRecipe: Sendable, Equatable {
         // device-dax does), and refuses to start when built without libpmem.
         args += ["-object", try backendObject(id: "pm0", path: path, offset: nil, size: backend.size, align: backend.align, pmem: true)]
         args += ["-device", "pc-dimm,id=p0,memdev=pm0,addr=\(hex(base))"]
-        args += ["-acpitable", "file=" + (try optionValue(directory + "/" + nfitFile))]
-        args += ["-acpitable", "file=" + (try optionValue(directory + "/" + ssdtFile))]
+        args += ["-acpitable", "file=" + (try tableFile(directory + "/" + nfitFile))]
+        args += ["-acpitable", "file=" + (try tableFile(directory + "/" + ssdtFile))]
 
         let slots = pages.count + 1
         var requirements = common(request, deviceBase: deviceBase)
@@ -417,6 +417,13 @@ public struct QemuRecipe: Sendable, Equatable {
 
     /// A path as a QEMU option value: commas doubled (QEMU's escape); a newline cannot be
     /// carried in a one-argument-per-line file.
+    /// `path` as the value of `-acpitable file=`, which QEMU splits at `:` (to load several
+    /// files into one table), so a path with one cannot be given at all.
+    static func tableFile(_ path: String) throws(QemuRecipeError) -> String {
+        guard !path.contains(":") else { throw .colonInTablePath(path) }
+        return try optionValue(path)
+    }
+
     static func optionValue(_ path: String) throws(QemuRecipeError) -> String {
         guard !path.contains("\n") else { throw .unusablePath(path) }
         return path.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
@@ -459,6 +466,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
     case unusablePath(String)
     /// The backend has no path that fails closed (``VMMPath/unguarded(why:)``): why.
     case noFailClosedPath(String)
+    /// A table path with a `:`, where `-acpitable file=` splits its value.
+    case colonInTablePath(String)
 
     /// The error as one line.
     public var description: String {
@@ -490,6 +499,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
             return "\(path.debugDescription) contains a newline, which the one-argument-per-line qemu.args cannot carry"
         case .noFailClosedPath(let why):
             return "no path for QEMU that fails when the backend is gone: \(why)"
+        case .colonInTablePath(let path):
+            return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an --out directory without one"
         }
     }
 }
