@@ -66,6 +66,8 @@ bin=$PREFIX/bin/flushctl
 # Where earlier versions installed a second program; removed by install and uninstall.
 oldlibexec=$PREFIX/libexec/flushctl
 rule=$UDEVRULESDIR/60-flushctl.rules
+# The links a VMM is given (/dev/flushctl/NAME/device), which go with their device.
+vmmrule=$UDEVRULESDIR/61-flushctl-vmm.rules
 mandir=$PREFIX/share/man/man1
 docdir=$PREFIX/share/doc/flushctl
 docs="README.md docs/privileges.md docs/packaging.md docs/vmm-integration.md docs/nfit.md docs/performance.md"
@@ -76,11 +78,13 @@ reload_udev() {
     udevadm control --reload-rules || echo "install.sh: warning: udevadm control --reload-rules failed (is systemd-udevd running?)" >&2
     if [ "$1" = install ]; then
         udevadm trigger --subsystem-match=nd --action=change || true
+        # add, not change: the links of devices that exist now are made as at boot.
+        udevadm trigger --subsystem-match=dax --subsystem-match=block --action=add || true
     fi
 }
 
 if [ "$action" = uninstall ]; then
-    rm -f "$DESTDIR$bin" "$DESTDIR$rule"
+    rm -f "$DESTDIR$bin" "$DESTDIR$rule" "$DESTDIR$vmmrule"
     rm -rf "$DESTDIR$oldlibexec"
     for page in "$root"/docs/man/*.1; do
         [ -e "$page" ] && rm -f "$DESTDIR$mandir/$(basename "$page")"
@@ -141,6 +145,7 @@ grep -q "RUN+=\"$run\"" "$ruletmp" || { echo "install.sh: error: could not set t
 chmod 0644 "$ruletmp"
 mv "$ruletmp" "$DESTDIR$rule"
 trap - EXIT HUP INT TERM
+install -m 0644 "$root/udev/61-flushctl-vmm.rules" "$DESTDIR$vmmrule"
 for page in "$root"/docs/man/*.1; do
     install -m 0644 "$page" "$DESTDIR$mandir/"
 done
@@ -148,4 +153,4 @@ for doc in $docs; do
     [ -e "$root/$doc" ] && install -m 0644 "$root/$doc" "$DESTDIR$docdir/"
 done
 reload_udev install
-echo "install.sh: installed $DESTDIR$bin, $DESTDIR$rule (RUN+=\"$run\"), man pages in $DESTDIR$mandir, docs in $DESTDIR$docdir"
+echo "install.sh: installed $DESTDIR$bin, $DESTDIR$rule (RUN+=\"$run\"), $DESTDIR$vmmrule, man pages in $DESTDIR$mandir, docs in $DESTDIR$docdir"

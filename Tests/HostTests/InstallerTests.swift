@@ -47,6 +47,10 @@ import Testing
         #expect(runs.count == 2, "\(rule)")
         #expect(runs.allSatisfy { $0.hasSuffix("RUN+=\"/usr/bin/flushctl refresh --detach --group kvm\"") }, "\(runs)")
         #expect(!rule.contains(dest) && !rule.contains("/usr/local"))
+        // The VMM links' rule, as it is in the repository.
+        let vmmRule = try String(contentsOfFile: dest + "/lib/udev/rules.d/61-flushctl-vmm.rules", encoding: .utf8)
+        #expect(vmmRule.contains("SYMLINK+=\"flushctl/%k/device\""), "\(vmmRule)")
+        #expect(try Self.mode(dest + "/lib/udev/rules.d/61-flushctl-vmm.rules") == 0o644)
         let pages = try FileManager.default.contentsOfDirectory(atPath: EmulatedHost.repositoryRoot.appendingPathComponent("docs/man").path)
             .filter { $0.hasSuffix(".1") }
         #expect(pages.count >= 7)
@@ -63,6 +67,7 @@ import Testing
         #expect(!Self.exists(root, "/usr/bin/flushctl"))
         #expect(!Self.exists(root, "/usr/libexec/flushctl"))
         #expect(!Self.exists(root, "/lib/udev/rules.d/60-flushctl.rules"))
+        #expect(!Self.exists(root, "/lib/udev/rules.d/61-flushctl-vmm.rules"))
         #expect(!Self.exists(root, "/usr/share/doc/flushctl"))
         for page in pages { #expect(!Self.exists(root, "/usr/share/man/man1/" + page)) }
     }
@@ -86,7 +91,7 @@ import Testing
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n", "written through the planted link")
         #expect(try Self.mode(victim) == 0o600, "chmod'ed through the planted link")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: rules + "/60-flushctl.rules.tmp") == victim)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: rules).sorted() == ["60-flushctl.rules", "60-flushctl.rules.tmp"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: rules).sorted() == ["60-flushctl.rules", "60-flushctl.rules.tmp", "61-flushctl-vmm.rules"])
         let rule = try String(contentsOfFile: rules + "/60-flushctl.rules", encoding: .utf8)
         #expect(rule.contains("RUN+=\"/usr/bin/flushctl refresh --detach\""))
         #expect(try Self.mode(rules + "/60-flushctl.rules") == 0o644)
@@ -139,7 +144,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: tree + dir, withIntermediateDirectories: true)
         }
         let repo = EmulatedHost.repositoryRoot.path
-        for file in ["/udev/install.sh", "/udev/60-flushctl.rules"] {
+        for file in ["/udev/install.sh", "/udev/60-flushctl.rules", "/udev/61-flushctl-vmm.rules"] {
             try FileManager.default.copyItem(atPath: repo + file, toPath: tree + file)
         }
         try ".TH FLUSHCTL 1\n".write(toFile: tree + "/docs/man/flushctl.1", atomically: true, encoding: .utf8)
