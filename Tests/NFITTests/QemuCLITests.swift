@@ -23,6 +23,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("nfit.aml").path))
     }
 
+    /// Issue 19 item 3: a backend typed relative to the working directory, or through a link, is
+    /// written as the absolute file it names: QEMU started anywhere opens that file, not a new
+    /// one it creates where it runs.
+    @Test func aRelativeOrLinkedBackendIsWrittenAsTheFileItNames() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let vm = dir.appendingPathComponent("vm")
+        try FileManager.default.createDirectory(at: vm, withIntermediateDirectories: false)
+        try Data(count: 16 << 20).write(to: vm.appendingPathComponent("full"))
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("link").path, withDestinationPath: "vm/full")
+        let real = vm.appendingPathComponent("full").resolvingSymlinksInPath().path
+        for (backend, cwd) in [("full", vm), ("./vm/../vm/full", dir), ("link", dir)] {
+            let out = dir.appendingPathComponent("out-\(backend.count)")
+            let r = try Support.run(try CLITests.flushctl(), ["qemu", backend, "--out", out.path, "--json"], in: cwd)
+            #expect(r.status == 0, "\(backend): \(r.stderr)")
+            #expect(r.stdout.contains("\"backend\":\"\(real)\""), "\(backend): \(r.stdout)")
+            let args = try String(contentsOf: out.appendingPathComponent("qemu.args"), encoding: .utf8)
+            #expect(args.contains("mem-path=\(real.replacingOccurrences(of: ",", with: ",,")),"), "\(backend): \(args)")
+        }
+        // plan says the same path, and where a VMM may be given it.
+        let plan = try Support.run(try CLITests.flushctl(), ["plan", "full", "--json"], in: vm)
+        #expect(plan.stdout.contains("\"backend\":\"\(real)\"") && plan.stdout.contains("\"vmm_path\":\"\(real)\""), "\(plan.stdout)")
+    }
+
     /// What `--out` left: the names in `dir`, or `nil` when it is not a directory.
     static func names(_ dir: String) -> [String]? { try? FileManager.default.contentsOfDirectory(atPath: dir).sorted() }
 
