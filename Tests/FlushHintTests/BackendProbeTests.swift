@@ -14,6 +14,15 @@ import Glibc
         BackendProbe.filesystemType(path: path) == magic
     }
 
+    /// A new empty file in tmpfs (/dev/shm), a mount point itself; removed by the caller.
+    static func shmFile(_ name: String) -> String {
+        let path = "/dev/shm/flushctl-\(name)-\(getpid())"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(fd >= 0)
+        close(fd)
+        return path
+    }
+
     /// `path` relative to the working directory: the backend as a user in another directory types it.
     static func relative(_ path: String) -> String {
         guard let cwd = getcwd(nil, 0) else { return path }
@@ -44,10 +53,7 @@ import Glibc
 
     @Test(.enabled(if: isFilesystem("/dev/shm", magic: 0x0102_1994), "needs /dev/shm on tmpfs"))
     func aFilesystemFlushctlDoesNotKnowIsNeverTiedToItsDevice() throws {
-        let path = "/dev/shm/flushctl-probe-\(getpid())"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        #expect(fd >= 0)
-        close(fd)
+        let path = Self.shmFile("probe")
         defer { unlink(path) }
         let why = try #require(BackendProbe.dataElsewhere(path: path, device: "0:26"))
         #expect(why.contains("type 0x1021994"), "\(why)")
@@ -73,10 +79,7 @@ import Glibc
 
     @Test(.enabled(if: isFilesystem("/dev/shm", magic: 0x0102_1994), "needs a mounted /dev/shm"))
     func aFileInAMountPointHasNoPathForAVMM() throws {
-        let path = "/dev/shm/flushctl-vmm-\(getpid())"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        #expect(fd >= 0)
-        close(fd)
+        let path = Self.shmFile("vmm")
         defer { unlink(path) }
         #expect(BackendProbe.isMountRoot("/dev/shm"))
         guard case .unguarded(let why) = BackendProbe.vmmPath(for: .otherFile(path: path)) else {

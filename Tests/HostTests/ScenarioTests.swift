@@ -98,7 +98,7 @@ struct ScenarioExpectation: Sendable {
         let directory = EmulatedHost.repositoryRoot.appendingPathComponent("Tests/hostsim/scenarios")
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
-        let tested = ["devdax", "empty-hints", "hints", "interleave", "mixed-interleave", "nohints", "none",
+        let tested = ["devdax", "devdax-vmm", "empty-hints", "hints", "interleave", "mixed-interleave", "nohints", "none",
                       "qemu-nvdimm", "shared-page", "two-pages"]
         #expect(names == tested)
     }
@@ -187,6 +187,24 @@ struct ScenarioExpectation: Sendable {
             extra: ["test -c /dev/dax0.0", "ndctl list -N"])
         #expect(boot.results[5].status == 0, "/dev/dax0.0 exists")
         #expect(boot.results[6].stdout.contains(#""mode":"devdax""#), "\(boot.results[6].stdout)")
+    }
+
+    /// devdax with udev and flushctl's VMM link rule: the link is udev's, in a directory of its
+    /// own, and `flushctl qemu` (the README's example) gives it to QEMU.
+    @Test func devdaxVMM() throws {
+        let boot = try check("devdax-vmm", ScenarioExpectation(
+            dimmHandles: [0x0001], regions: [RegionFacts(size: 0x200_0000, deepFlush: "1")], mappings: [1],
+            flushPages: ["37fff000-37ffffff"]),
+            extra: ["ls -n /dev/flushctl/dax0.0 && readlink /dev/flushctl/dax0.0/device",
+                    "flushctl qemu /dev/dax0.0 --out /tmp/vm1 --json"])
+        let link = boot.results[5]
+        #expect(link.stdout.hasSuffix("../../dax0.0\n"), "\(link.stdout)\(link.stderr)")
+        #expect(link.stdout.split(separator: "\n").count == 3, "one entry, the link: \(link.stdout)")
+        // Without iomem=relaxed the plan is deep_flush, which stock QEMU cannot carry out: the
+        // refusal still comes after the path was found (no vmm path problem in it).
+        let qemu = boot.results[6]
+        #expect(qemu.status == 2 && qemu.stderr.contains("the plan is deep_flush"), "\(qemu.stdout)\(qemu.stderr)")
+        #expect(!qemu.stderr.contains("no path for QEMU"))
     }
 
     @Test func singleCommandMode() throws {
