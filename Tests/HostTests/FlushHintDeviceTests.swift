@@ -146,5 +146,22 @@ import Testing
 
     @Test func debianKernel() throws { try expectAll(kernel: .debian) }
 
+    /// QEMU 10's memory-backend-file on the node, under lockdown (the host's QEMU runs as root
+    /// here): it maps the page at its offset, shared, and neither sizes nor truncates the node
+    /// (its log stays empty: no "ftruncate: Invalid argument").
+    @Test func qemuMapsTheNode() throws {
+        let (_, run) = try EmulatedHost.nested(
+            scenario: PlanCheckFlushTests.planScenario("flushhint-device"),
+            hostSetup: ["mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; echo integrity > /sys/kernel/security/lockdown"],
+            guest: EmulatedHost.Guest(qemuArguments: [
+                "-object", "memory-backend-file,id=fh0,mem-path=\(Self.node0),offset=0x37ff8000,size=4096,share=on"]),
+            steps: [.host("grep flushhint /proc/$GUEST_QEMU_PID/maps; cat $GUEST_WORK/qemu.log"), .guest("uname -r")])
+        let lines = run.steps[0].stdout.split(separator: "\n")
+        #expect(lines.count == 1, "one mapping and an empty QEMU log: \(run.steps[0].stdout)")
+        #expect(lines.first?.contains(" rw-s 37ff8000 ") == true && lines.first?.hasSuffix(" \(Self.node0)") == true,
+                "\(run.steps[0].stdout)")
+        #expect(run.steps[1].status == 0)
+    }
+
     @Test func backportsKernel() throws { try expectAll(kernel: .backports) }
 }
