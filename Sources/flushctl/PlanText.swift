@@ -20,7 +20,7 @@ func planToText(_ report: PlanReport) -> String {
     for (index, range) in plan.ranges.enumerated() {
         let guest = plan.guest.map { " -> guest " + planText($0.guestAddress(ofPage: index)) } ?? ""
         let hints = range.hints.map { "\($0.dimm)+\(planText($0.offset))" }.joined(separator: " ")
-        lines.append("  map \(MappedHintPages.devMem) offset \(planText(range.page)) length \(range.size)\(guest): \(hints)")
+        lines.append("  map \(plan.hintSource) offset \(planText(range.page)) length \(range.size)\(guest): \(hints)")
     }
     if let path = plan.deepFlushPath { lines.append("  on each guest flush: write 1 to \(path)") }
     if plan.method == .fsync { lines.append("  on each guest flush: fsync \(plan.backend)") }

@@ -81,7 +81,7 @@ struct QemuCommand: ParsableCommand {
         let geometry = try BackendProbe.geometry(path: report.plan.backend)
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
                                          backend: geometry, vmmPath: report.vmmPath ?? .unguarded(why: report.plan.backend),
-                                         request: request)
+                                         request: request, checks: report.checks)
         let written = try write(recipe, to: directory)
         if json {
             print(qemuToJSON(recipe, report: report, files: written).prettyPrinted())
@@ -165,7 +165,7 @@ func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
     members.append(("device_memory_base", .hex(recipe.deviceMemoryBase)))
     if !recipe.hintPages.isEmpty {
         members.append(("hint_pages", .array(recipe.hintPages.map { page in
-            .object([("path", .string(MappedHintPages.devMem)), ("offset", .hex(page.hostAddress)),
+            .object([("path", .string(plan.hintSource)), ("offset", .hex(page.hostAddress)),
                      ("length", .integer(FlushHintPage.pageSize)), ("guest_address", .hex(page.guestAddress))])
         })))
     }

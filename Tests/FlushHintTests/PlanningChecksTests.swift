@@ -118,10 +118,81 @@ struct PlanningChecksTests {
                               iomem: .success(try IOMemMap.parse(iomemFixture)))
         let pages = [FlushHintPage(page: 0x37fff000, hints: []), FlushHintPage(page: 0x3800_0000, hints: [], sharedWith: ["region1"])]
         let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: pages, proofs: [0x37fff000: .mapped])
-        #expect(checks.map(\.id) == [.privilege, .devmemRestrictions, .devmemRevocation,
+        #expect(checks.map(\.id) == [.lockdown, .privilege, .devmemRestrictions, .devmemRevocation,
                                      .iomemOwner, .sharedPage, .mmap, .iomemOwner, .sharedPage, .mmap])
-        #expect(checks.map(\.verdict) == [.ok, .ok, .ok, .ok, .ok, .ok, .ok, .warn, .unknown])
-        #expect(checks[6].page == 0x3800_0000)
+        #expect(checks.map(\.verdict) == [.ok, .ok, .ok, .ok, .ok, .ok, .ok, .ok, .warn, .unknown])
+        #expect(checks[7].page == 0x3800_0000)
+    }
+
+    // MARK: - issue 20: the hint device and lockdown
+
+    static let rootFacts = HostFacts(privilege: Privilege(effectiveUID: 0, effectiveCapabilities: 1 << 17),
+                                     config: config("CONFIG_STRICT_DEVMEM=y\nCONFIG_IO_STRICT_DEVMEM=y\n"),
+                                     commandLine: .success(.parse("quiet")), release: "6.1.0",
+                                     iomem: .failure(HostError(message: "not read")))
+
+    @Test func throughAUsableHintDeviceDevMemsConditionsDecideNothing() {
+        var facts = Self.rootFacts
+        facts.lockdown = .integrity
+        let page = FlushHintPage(page: 0x37fff000, hints: [])
+        let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: [page], proofs: [page.page: .mapped],
+                                           device: .usable(path: "/dev/flushhint/region0"))
+        #expect(checks.map(\.id) == [.hintDevice, .lockdown, .iomemOwner, .sharedPage, .mmap])
+        #expect(checks[0].verdict == .ok && checks[1].verdict == .ok, "\(checks)")
+        #expect(checks[1].finding.contains("integrity") && checks[1].finding.contains("does not restrict /dev/flushhint/region0"))
+        #expect(checks[4].path == "/dev/flushhint/region0" && checks[4].finding.contains("mapped from /dev/flushhint/region0"))
+    }
+
+    @Test func lockdownWithoutADeviceFailsFirstAndNamesTheModule() {
+        var facts = Self.rootFacts
+        facts.lockdown = .integrity
+        let page = FlushHintPage(page: 0x37fff000, hints: [])
+        let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: [page],
+                                           proofs: [page.page: .failed("open: Operation not permitted")],
+                                           device: .absent(path: "/dev/flushhint/region0"))
+        #expect(checks.map(\.id) == [.hintDevice, .lockdown, .privilege, .devmemRestrictions, .devmemRevocation,
+                                     .iomemOwner, .sharedPage, .mmap])
+        #expect(checks[1].verdict == .fail && (checks[1].fix ?? "").contains("flushhint module"), "\(checks[1])")
+        // None, and unreadable, do not refuse: the mmap proof decides.
+        #expect(DevMemChecks.lockdown(Lockdown.none, device: nil).verdict == .ok)
+        #expect(DevMemChecks.lockdown(nil, device: nil).verdict == .ok)
+        #expect(DevMemChecks.lockdown(.confidentiality, device: .absent(path: "/dev/flushhint/region0")).verdict == .fail)
+    }
+
+    /// A failed mmap whose cause no check found does not send the reader to "the checks above".
+    @Test func anUnexplainedMmapFailureSaysSo() {
+        let page = FlushHintPage(page: 0x37fff000, hints: [])
+        var facts = Self.rootFacts
+        facts.commandLine = .success(.parse("iomem=relaxed"))
+        facts.iomem = .success(try! IOMemMap.parse("37fff000-37ffffff : ndbus0\n"))
+        let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: [page],
+                                           proofs: [page.page: .failed("open: Operation not permitted")],
+                                           device: .absent(path: "/dev/flushhint/region0"))
+        let mmap = checks[checks.count - 1]
+        #expect(checks.dropLast().allSatisfy { $0.verdict.allowsPassthrough }, "\(checks)")
+        #expect(mmap.verdict == .fail && !(mmap.fix ?? "").contains("checks above"), "\(mmap)")
+        let explained = DevMemChecks.mapping(page: page.page, proof: .failed("EPERM"), explained: true)
+        #expect(explained.fix == "Fix the failing checks above and try again.")
+    }
+
+    @Test func aForeignOrInaccessibleNodeFails() {
+        #expect(DevMemChecks.hintDevice(.foreign(path: "/dev/flushhint/region0", why: "it is not a character device"), region: "region0").verdict == .fail)
+        #expect(DevMemChecks.hintDevice(.inaccessible(path: "/dev/flushhint/region0", errno: .permissionDenied), region: "region0").verdict == .fail)
+        #expect(DevMemChecks.hintDevice(.absent(path: "/dev/flushhint/region0"), region: "region0").verdict == .ok)
+        #expect(Lockdown.parse("none [integrity] confidentiality\n") == .integrity)
+        #expect(Lockdown.parse("[none] integrity confidentiality") == Lockdown.none)
+        #expect(Lockdown.parse("garbage") == nil)
+        // Nothing at the module's path on this machine: absent; a regular file there: foreign.
+        #expect(HintDevice.probe(region: RegionName(number: 0), directory: "/nonexistent/flushhint") == .absent(path: "/nonexistent/flushhint/region0"))
+    }
+
+    @Test func aFileWhereTheNodeShouldBeIsForeign() throws {
+        let dir = try TempDir()
+        try dir.write("region0", "not a device")
+        guard case .foreign(_, let why) = HintDevice.probe(region: RegionName(number: 0), directory: dir.path) else {
+            Issue.record("a regular file passed for the node"); return
+        }
+        #expect(why == "it is not a character device")
     }
 
     @Test func verdictOrder() {

@@ -38,6 +38,34 @@ private let devdax = Backend.deviceDAX(path: "/dev/dax0.0", region: "region0")
 struct PlanningPlanTests {
     // MARK: passthrough
 
+    /// Issue 20: pages proven through the region's hint device are planned through it, with
+    /// no iomem=relaxed or CAP_SYS_RAWIO; a cache naming any other file is not mapped from.
+    @Test func pagesProvenThroughTheHintDeviceArePlannedThroughIt() throws {
+        let region = twoWay()
+        let pages = region.hintPages
+        var proofs: [UInt64: MapProof] = [:]
+        for p in pages { proofs[p.page] = .mapped }
+        var facts = hostFacts(cmdline: "quiet", caps: 0)
+        facts.lockdown = .integrity
+        let checks = DevMemChecks.evaluate(facts: facts, region: "region0", pages: pages, proofs: proofs,
+                                           device: .usable(path: "/dev/flushhint/region0"))
+        let plan = try Planner.plan(backend: devdax, region: region, checks: checks, guestBase: 0x1_0000_0000)
+        #expect(plan.method == .passthrough, "\(plan.reason)")
+        #expect(plan.hintSource == "/dev/flushhint/region0")
+        #expect(plan.reason.contains("mapped from /dev/flushhint/region0"))
+        #expect(planToJSON(PlanReport(plan: plan, checks: checks, note: nil)).prettyPrinted().contains("\"path\":\"/dev/flushhint/region0\""))
+        // The same checks without the device: /dev/mem, refused under lockdown, for that reason.
+        let devMem = DevMemChecks.evaluate(facts: facts, region: "region0", pages: pages,
+                                           proofs: pages.reduce(into: [:]) { $0[$1.page] = .failed("open: Operation not permitted") },
+                                           device: .absent(path: "/dev/flushhint/region0"))
+        let refused = try Planner.plan(backend: devdax, region: region, checks: devMem)
+        #expect(refused.method == .deepFlush && refused.reason.contains("lockdown is fail"), "\(refused.reason)")
+        // A forged path in (cached) checks.
+        let forged = checks.map { c -> Check in var c = c; if c.id == .mmap { c.path = "/tmp/evil" }; return c }
+        let safe = try Planner.plan(backend: devdax, region: region, checks: forged)
+        #expect(safe.method == .deepFlush && safe.reason.contains("/tmp/evil"), "\(safe.reason)")
+    }
+
     @Test func devdaxPassthroughMirrorsTheInterleaveSet() throws {
         let region = twoWay()
         let plan = try Planner.plan(backend: devdax, region: region, checks: goodChecks(region), guestBase: 0xfee0_0000)

@@ -244,6 +244,32 @@ struct QemuRecipeTests {
         }
     }
 
+    /// Issue 20: through the hint device, QEMU maps each page from the node at its physical
+    /// address, needing access to the node rather than root and iomem=relaxed; under lockdown
+    /// with no device, the refusal names the two ways that work.
+    @Test func theHintDeviceReplacesDevMem() throws {
+        let region = interleave()
+        let request = QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/run/vm1")
+        var plan = try Planner.plan(backend: devdax, region: region, checks: provenChecks(region),
+                                    guestBase: try QemuRecipe.hintBase(for: request))
+        plan.hintSource = "/dev/flushhint/region0"
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize, align: 0x1000),
+                                         vmmPath: daxLink, request: request)
+        #expect(recipe.arguments[1] == "memory-backend-file,id=fh0,mem-path=/dev/flushhint/region0,offset=0x37ffe000,size=4096,share=on")
+        #expect(recipe.requirements.contains { $0.hasPrefix("QEMU's user can open /dev/flushhint/region0 read-write") })
+        #expect(!recipe.requirements.contains { $0.contains("keeps iomem=relaxed") || $0.hasPrefix("QEMU runs as root") })
+
+        let lockdown = Check(id: .lockdown, verdict: .fail, finding: "locked down")
+        let deep = try Planner.plan(backend: devdax, region: region, checks: [lockdown])
+        #expect(deep.method == .deepFlush)
+        #expect(throws: QemuRecipeError.lockedDown(region: "region0")) {
+            try QemuRecipe.make(plan: deep, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: daxLink,
+                                request: request, checks: [lockdown])
+        }
+        let text = QemuRecipeError.lockedDown(region: "region0").description
+        #expect(text.contains("load the flushhint module") && text.contains("virtio-pmem"), "\(text)")
+    }
+
     /// Issue 19 item 5: a backend with no path that goes with its device gets no recipe, whatever
     /// the plan: QEMU would create the missing path as a RAM file and carry on.
     @Test func aBackendWithoutAFailClosedPathGetsNoRecipe() throws {

@@ -221,7 +221,7 @@ public enum HostBench {
         do { report = try HostPlanning.plan(region: facts.name, in: snapshot) } catch {
             return BenchResult(method: .mappedHints, target: region, outcome: .notApplicable("cannot plan \(region): \(error)"))
         }
-        // Map only what the checks (privilege, devmem restrictions, page owner, a real mmap) allow.
+        // Map only what the checks (hint device or /dev/mem's conditions, page owner, a real mmap) allow.
         guard report.plan.method == .passthrough else {
             let failed = report.checks.filter { !$0.verdict.allowsPassthrough }
                 .map { "\($0.id.rawValue): \($0.finding)" + ($0.fix.map { " (fix: \($0))" } ?? "") }
@@ -229,7 +229,8 @@ public enum HostBench {
             return BenchResult(method: .mappedHints, target: region, outcome: .notApplicable("mapping refused: \(why)"))
         }
         do {
-            let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), firstIndex: UInt(getpid()))
+            let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), path: report.plan.hintSource,
+                                            firstIndex: UInt(getpid()))
             let summary = try BenchLoop.measure(label: "mapped_hints \(region)", bounds: bounds, progress: progress) {
                 flusher.flush()
             }

@@ -233,7 +233,12 @@ public enum TopologyCache {
                         guard case .string(let text) = f else { throw bad("regions[\(i)].checks[\(j)].fix is not a string") }
                         fix = text
                     }
-                    checks.append(Check(id: id, page: page, verdict: verdict, finding: finding, fix: fix))
+                    var mapped: String?
+                    if let f = cn["path"] {
+                        guard case .string(let text) = f else { throw bad("regions[\(i)].checks[\(j)].path is not a string") }
+                        mapped = text
+                    }
+                    checks.append(Check(id: id, page: page, verdict: verdict, finding: finding, fix: fix, path: mapped))
                 }
             }
             regions.append(CachedRegion(dev: dev, enabled: enabled, size: size, dimms: dimms, checks: checks))

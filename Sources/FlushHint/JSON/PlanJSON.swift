@@ -16,7 +16,7 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
     if !plan.ranges.isEmpty {
         members.append(("ranges", .array(plan.ranges.enumerated().map { index, range in
             var r: [(String, JSONValue)] = [
-                ("path", .string(MappedHintPages.devMem)),
+                ("path", .string(plan.hintSource)),
                 ("offset", .hex(range.page)),
                 ("length", .integer(range.size)),
             ]
@@ -125,6 +125,7 @@ public func checkToJSON(_ check: Check) -> JSONValue {
     c.append(("verdict", .string(check.verdict.rawValue)))
     c.append(("finding", .string(check.finding)))
     if let fix = check.fix { c.append(("fix", .string(fix))) }
+    if let path = check.path { c.append(("path", .string(path))) }
     return .object(c)
 }
 

@@ -1,4 +1,5 @@
-// Verdicts on whether a region's flush-hint pages can be mapped from /dev/mem, and safely.
+// Verdicts on whether a region's flush-hint pages can be mapped, and safely: through the
+// flushhint module's node for the region where it is usable, else from /dev/mem.
 //
 // The evaluation is a pure function of host facts, so every rule is unit-tested with
 // fixtures; only reading the facts and the final mmap proof touch the host.
@@ -43,8 +44,12 @@ public enum CheckID: String, Sendable, Equatable, CaseIterable {
     case sharedPage = "shared_page"
     /// Linux 5.8+ revokes /dev/mem mappings when a driver claims the range again.
     case devmemRevocation = "devmem_revocation"
-    /// A real mmap of the page from /dev/mem: the final proof.
+    /// A real mmap of the page (through the hint device or /dev/mem): the final proof.
     case mmap
+    /// The flushhint module's node for the region (``HintDevice``).
+    case hintDevice = "hint_device"
+    /// Kernel lockdown, which refuses /dev/mem to every process.
+    case lockdown
 }
 
 /// One check's outcome.
@@ -59,6 +64,8 @@ public struct Check: Sendable, Equatable {
     public var finding: String
     /// What to do about it; `nil` when nothing needs doing.
     public var fix: String? = nil
+    /// The file it is about: the hint device, or the file a page was mapped from.
+    public var path: String? = nil
 }
 
 /// The facts the checks look at, each either read or the error that kept it from being read.
@@ -73,16 +80,19 @@ public struct HostFacts: Sendable {
     public var release: String?
     /// /proc/iomem.
     public var iomem: Result<IOMemMap, HostError>
+    /// The kernel's lockdown state; `nil` when it cannot be read.
+    public var lockdown: Lockdown?
 
     /// Creates a fact set.
     public init(privilege: Privilege, config: Result<KernelConfig, HostError>,
                 commandLine: Result<KernelCommandLine, HostError>, release: String?,
-                iomem: Result<IOMemMap, HostError>) {
+                iomem: Result<IOMemMap, HostError>, lockdown: Lockdown? = Lockdown.none) {
         self.privilege = privilege
         self.config = config
         self.commandLine = commandLine
         self.release = release
         self.iomem = iomem
+        self.lockdown = lockdown
     }
 
     /// Reads every fact from the running host. Never throws: a fact that cannot be read is
@@ -94,7 +104,8 @@ public struct HostFacts: Sendable {
             config: Result { () throws(HostError) in try KernelConfig.readRunning(release: release) },
             commandLine: Result { () throws(HostError) in try KernelCommandLine.read() },
             release: release,
-            iomem: Result { () throws(HostError) in try IOMemMap.read() })
+            iomem: Result { () throws(HostError) in try IOMemMap.read() },
+            lockdown: Lockdown.read())
     }
 }
 
@@ -108,23 +119,77 @@ public enum MapProof: Sendable, Equatable {
     case failed(String)
 }
 
-/// Evaluates the checks for mapping `pages` of `region` from /dev/mem.
+/// Evaluates the checks for mapping `pages` of `region`.
 public enum DevMemChecks {
-    /// All checks, in the order `flushctl check` prints them: privilege, kernel restrictions,
-    /// revocation, then per page its owner, sharing and (if given) the mmap proof.
+    /// All checks, in the order `flushctl check` prints them: the hint device (when probed),
+    /// lockdown, then for /dev/mem privilege, kernel restrictions and revocation (through a
+    /// usable hint device they decide nothing and are left out), then per page its owner,
+    /// sharing and (if given) the mmap proof.
     public static func evaluate(facts: HostFacts, region: String, pages: [FlushHintPage],
-                                proofs: [UInt64: MapProof] = [:]) -> [Check] {
-        var checks = [
-            privilege(facts.privilege),
-            restrictions(config: facts.config, commandLine: facts.commandLine),
-            revocation(release: facts.release, config: facts.config, commandLine: facts.commandLine, region: region),
-        ]
+                                proofs: [UInt64: MapProof] = [:], device: HintDevice? = nil) -> [Check] {
+        var checks: [Check] = []
+        var source = MappedHintPages.devMem
+        if let device {
+            checks.append(hintDevice(device, region: region))
+            if case .usable(let path) = device { source = path }
+        }
+        // Lockdown first: under it /dev/mem is refused whatever the others say.
+        checks.append(lockdown(facts.lockdown, device: device))
+        if source == MappedHintPages.devMem {
+            checks += [
+                privilege(facts.privilege),
+                restrictions(config: facts.config, commandLine: facts.commandLine),
+                revocation(release: facts.release, config: facts.config, commandLine: facts.commandLine, region: region),
+            ]
+        }
         for use in pages {
             checks.append(owner(page: use.page, iomem: facts.iomem, region: region))
             checks.append(sharing(use, region: region))
-            checks.append(mapping(page: use.page, proof: proofs[use.page] ?? .notTried))
+            let explained = checks.contains { $0.verdict == .fail || $0.verdict == .unknown }
+            checks.append(mapping(page: use.page, proof: proofs[use.page] ?? .notTried, source: source, explained: explained))
         }
         return checks
+    }
+
+    /// The flushhint module's node: usable, or why the pages map from /dev/mem instead.
+    public static func hintDevice(_ device: HintDevice, region: String) -> Check {
+        switch device {
+        case .usable(let path):
+            return Check(id: .hintDevice, verdict: .ok,
+                         finding: "\(path) is the flushhint module's node for \(region) and opens read-write here: the hint pages map through it, with no /dev/mem, CAP_SYS_RAWIO or iomem=relaxed, and under lockdown.",
+                         path: path)
+        case .absent(let path):
+            return Check(id: .hintDevice, verdict: .ok,
+                         finding: "\(path) does not exist (the flushhint module is not loaded, or \(region) has no flush hints): the hint pages map from /dev/mem, which the checks below decide.",
+                         path: path)
+        case .foreign(let path, let why):
+            return Check(id: .hintDevice, verdict: .fail,
+                         finding: "\(path) is not the flushhint module's node for \(region): \(why); flushctl does not map through it.",
+                         fix: "Remove what is at \(path) and reload the flushhint module.", path: path)
+        case .inaccessible(let path, let errno):
+            return Check(id: .hintDevice, verdict: .fail,
+                         finding: "\(path) is the flushhint module's node for \(region), but this process cannot open it (\(errno)).",
+                         fix: "Run as root, or as a member of the group udev gives \(path) (docs/flushhint.md).", path: path)
+        }
+    }
+
+    /// Lockdown refuses /dev/mem to every process, root included; the hint device is not affected.
+    public static func lockdown(_ state: Lockdown?, device: HintDevice?) -> Check {
+        if case .usable(let path)? = device {
+            return Check(id: .lockdown, verdict: .ok,
+                         finding: "Kernel lockdown is \(state?.rawValue ?? "unknown"); it does not restrict \(path).")
+        }
+        switch state {
+        case .none?:
+            return Check(id: .lockdown, verdict: .ok, finding: "The kernel is not locked down, so lockdown does not refuse /dev/mem.")
+        case let state? where state.refusesDevMem:
+            return Check(id: .lockdown, verdict: .fail,
+                         finding: "The kernel is locked down (\(state.rawValue), as under Secure Boot), which refuses /dev/mem to every process, root included.",
+                         fix: "Load the flushhint module (signed with a key the kernel trusts; docs/flushhint.md): the hint pages then map through /dev/flushhint/REGION. Or give the guest a fully written file on an fsdax namespace as a virtio-pmem backend (fsync).")
+        default:
+            return Check(id: .lockdown, verdict: .ok,
+                         finding: "The lockdown state could not be read (\(Lockdown.path)); the mmap proof below shows whether /dev/mem is refused.")
+        }
     }
 
     /// `CAP_SYS_RAWIO` (which root normally holds) is what /dev/mem's open checks.
@@ -274,17 +339,20 @@ public enum DevMemChecks {
                      fix: "Accept it, or give the guest deep_flush instead of passthrough.")
     }
 
-    /// The mmap proof's verdict.
-    public static func mapping(page: UInt64, proof: MapProof) -> Check {
+    /// The mmap proof's verdict. `explained`: an earlier check failed, which the fix points to.
+    public static func mapping(page: UInt64, proof: MapProof, source: String = MappedHintPages.devMem,
+                               explained: Bool = true) -> Check {
         switch proof {
         case .mapped:
-            return Check(id: .mmap, page: page, verdict: .ok, finding: "Page \(planHex(page)) was mapped from /dev/mem.")
+            return Check(id: .mmap, page: page, verdict: .ok, finding: "Page \(planHex(page)) was mapped from \(source).", path: source)
         case .failed(let message):
-            return Check(id: .mmap, page: page, verdict: .fail, finding: "Mapping page \(planHex(page)) from /dev/mem failed: \(message).",
-                         fix: "Fix the failing checks above and try again.")
+            return Check(id: .mmap, page: page, verdict: .fail, finding: "Mapping page \(planHex(page)) from \(source) failed: \(message).",
+                         fix: explained ? "Fix the failing checks above and try again."
+                             : "No check above explains it: look for what else refuses \(source) here (a security module, a container's device rules) in the kernel log.",
+                         path: source)
         case .notTried:
             return Check(id: .mmap, page: page, verdict: .unknown, finding: "Page \(planHex(page)) was not mapped, so mapping is not proven.",
-                         fix: "Run flushctl check as root to try the mapping.")
+                         fix: "Run flushctl check as root to try the mapping.", path: source)
         }
     }
 }

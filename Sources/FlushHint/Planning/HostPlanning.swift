@@ -44,10 +44,14 @@ public enum HostPlanning {
 
     /// The checks for mapping `facts`' hint pages, with the mmap proof tried on each page
     /// whose owner check passed (never map RAM, another device's registers or a page of
-    /// unknown owner, even for a test).
-    /// `devMem` is where pages are mapped from (tests use a regular file).
+    /// unknown owner, even for a test). The pages map through the region's hint device
+    /// (``HintDevice``) when it is usable, else from `devMem` (tests use a regular file).
     public static func checks(for facts: RegionFacts, host: HostFacts, proveMapping: Bool = true,
-                              devMem: String = MappedHintPages.devMem) -> [Check] {
+                              devMem: String = MappedHintPages.devMem,
+                              device: HintDevice? = nil) -> [Check] {
+        let device = device ?? HintDevice.probe(region: facts.name)
+        let source: String
+        if case .usable(let path) = device { source = path } else { source = devMem }
         let pages = facts.hintPages
         var proofs: [UInt64: MapProof] = [:]
         if proveMapping {
@@ -55,7 +59,7 @@ public enum HostPlanning {
                 let owner = DevMemChecks.owner(page: use.page, iomem: host.iomem, region: facts.name.dev)
                 guard owner.verdict.allowsPassthrough else { continue }
                 do {
-                    let mapped = try MappedHintPages(pages: [use.page], path: devMem)
+                    let mapped = try MappedHintPages(pages: [use.page], path: source)
                     _ = consume mapped
                     proofs[use.page] = .mapped
                 } catch {
@@ -63,7 +67,7 @@ public enum HostPlanning {
                 }
             }
         }
-        return DevMemChecks.evaluate(facts: host, region: facts.name.dev, pages: pages, proofs: proofs)
+        return DevMemChecks.evaluate(facts: host, region: facts.name.dev, pages: pages, proofs: proofs, device: device)
     }
 
     /// Inspects `path`, reads its region's facts and the host's, proves the mapping, and plans.
@@ -146,7 +150,8 @@ public enum HostPlanning {
             return "wrote 1 to \(path)"
         case .passthrough:
             guard let facts else { throw HostError(message: "passthrough needs the region's facts") }
-            let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), firstIndex: UInt(getpid()))
+            let flusher = try RegionFlusher(schedule: try FlushSchedule(region: facts), path: plan.hintSource,
+                                            firstIndex: UInt(getpid()))
             let written = flusher.schedule.targets(call: flusher.flush())
             return "wrote 1 to flush hint\(written.count == 1 ? "" : "s") " + written.map { planHex($0) }.joined(separator: ", ")
         }

@@ -155,9 +155,12 @@ public struct Plan: Sendable, Equatable {
     public var dimms: [DIMM] = []
     /// The region's persistence domain.
     public var persistenceDomain: PersistenceDomain?
-    /// For passthrough: the hint pages to map from ``MappedHintPages/devMem``, one range each,
-    /// ascending; with a guest layout, page `i` is at guest address `guest.base + i * pageSize`.
+    /// For passthrough: the hint pages to map from ``hintSource``, one range each, ascending;
+    /// with a guest layout, page `i` is at guest address `guest.base + i * pageSize`.
     public var ranges: [FlushHintPage] = []
+    /// For passthrough: the file the pages are mapped from, at their physical address as the
+    /// offset: the region's hint device (``HintDevice``) or ``MappedHintPages/devMem``.
+    public var hintSource: String = MappedHintPages.devMem
     /// For deep_flush: the sysfs file to write "1" to.
     public var deepFlushPath: String?
     /// For passthrough with a guest base: the guest's DIMMs and their flush hint structures.
@@ -296,13 +299,20 @@ public enum Planner {
             if guestBase.addingReportingOverflow(span).overflow { throw .guestBaseOverflow(guestBase) }
         }
 
+        // The pages were proven through one file: the region's hint device or /dev/mem. Any
+        // other (a cache naming another file) is not one flushctl maps from.
+        let sources = Set(checks.filter { $0.id == .mmap }.map { $0.path ?? MappedHintPages.devMem })
+        let source = sources.first ?? MappedHintPages.devMem
+        guard sources.count <= 1, source == MappedHintPages.devMem || source == HintDevice.path(for: region.name) else {
+            return try fallback("the hint pages were proven through \(sources.sorted().joined(separator: ", ")), which is neither /dev/mem nor \(HintDevice.path(for: region.name))")
+        }
         let guest = guestBase.map { GuestLayout.mirroring(region: region, pages: pages, base: $0) }
         let warned = checks.filter { $0.verdict == .warn }.map(\.id.rawValue)
         let caveat = warned.isEmpty ? "" : " (heed the warnings: \(Array(Set(warned)).sorted().joined(separator: ", ")))"
         return Plan(method: .passthrough,
-                    reason: "Every DIMM of \(region.name) has flush hints and \(pages.count == 1 ? "its hint page was" : "all \(pages.count) of its hint pages were") mapped from /dev/mem: map \(pages.count == 1 ? "it" : "them") into the guest and give it one DIMM per host DIMM, each with its own hints\(caveat).",
+                    reason: "Every DIMM of \(region.name) has flush hints and \(pages.count == 1 ? "its hint page was" : "all \(pages.count) of its hint pages were") mapped from \(source): map \(pages.count == 1 ? "it" : "them") into the guest and give it one DIMM per host DIMM, each with its own hints\(caveat).",
                     backend: backend.path, backendKind: backend.kindName, region: region.name, dimms: region.dimms,
-                    persistenceDomain: region.persistenceDomain, ranges: pages, guest: guest)
+                    persistenceDomain: region.persistenceDomain, ranges: pages, hintSource: source, guest: guest)
     }
 
     /// Why the guest layout cannot mirror the region (one guest DIMM per host DIMM, each
@@ -338,7 +348,10 @@ public enum Planner {
             let finding = bad.finding.hasSuffix(".") ? String(bad.finding.dropLast()) : bad.finding
             return "passthrough is refused because \(bad.id.rawValue) is \(bad.verdict.rawValue): \(finding)\(fix)"
         }
-        for id in [CheckID.privilege, .devmemRestrictions] where !checks.contains(where: { $0.id == id }) {
+        // Through /dev/mem its own conditions must have been checked; through a hint device, the device.
+        let throughDevMem = (checks.first { $0.id == .mmap }?.path ?? MappedHintPages.devMem) == MappedHintPages.devMem
+        let required: [CheckID] = throughDevMem ? [.privilege, .devmemRestrictions] : [.hintDevice]
+        for id in required where !checks.contains(where: { $0.id == id }) {
             return "passthrough is refused because the \(id.rawValue) check was not run"
         }
         for page in pages {

@@ -190,11 +190,12 @@ public struct QemuRecipe: Sendable, Equatable {
     ///   - backend: the backend's size and alignment.
     ///   - vmmPath: the path QEMU is given for the backend (``BackendProbe/vmmPath(for:sysfs:)``).
     ///   - request: machine, RAM, explicit addresses, output directory.
+    ///   - checks: the plan's checks, which say when lockdown is what refused passthrough.
     /// - Throws: ``QemuRecipeError`` for a `deep_flush` plan (stock QEMU cannot do it), a
     ///   backend with no path that fails closed, bad explicit addresses, a backend size QEMU or the NFIT cannot take, a path QEMU's option
     ///   syntax cannot carry.
     public static func make(plan: Plan, capabilities: HostPlatformCapabilities, backend: QemuBackendGeometry,
-                            vmmPath: VMMPath, request: QemuRequest) throws(QemuRecipeError) -> QemuRecipe {
+                            vmmPath: VMMPath, request: QemuRequest, checks: [Check] = []) throws(QemuRecipeError) -> QemuRecipe {
         let deviceBase = try deviceMemoryBase(request)
         guard case .failsClosed(let path, let deviceNumber) = vmmPath else {
             if case .unguarded(let why) = vmmPath { throw .noFailClosedPath(why) }
@@ -206,6 +207,8 @@ public struct QemuRecipe: Sendable, Equatable {
             throw .badBackendSize(path: plan.backend, size: backend.size)
         }
         switch plan.method {
+        case .deepFlush where checks.contains { $0.id == .lockdown && $0.verdict == .fail }:
+            throw .lockedDown(region: plan.region?.dev ?? "the region")
         case .deepFlush:
             throw .deepFlushUnsupported(reason: plan.reason, deepFlushPath: plan.deepFlushPath ?? "deep_flush")
         case .fsync:
@@ -265,7 +268,7 @@ public struct QemuRecipe: Sendable, Equatable {
 
         var args: [String] = []
         for (i, page) in pages.enumerated() {
-            args += ["-object", try backendObject(id: "fh\(i)", path: MappedHintPages.devMem, offset: page.hostAddress,
+            args += ["-object", try backendObject(id: "fh\(i)", path: plan.hintSource, offset: page.hostAddress,
                                                   size: FlushHintPage.pageSize, align: nil)]
             args += ["-device", "pc-dimm,id=h\(i),memdev=fh\(i),addr=\(hex(page.guestAddress))"]
         }
@@ -279,11 +282,18 @@ public struct QemuRecipe: Sendable, Equatable {
         let slots = pages.count + 1
         var requirements = common(request, deviceBase: deviceBase)
         if plan.method == .passthrough {
-            requirements += [
-                "QEMU 8.1 or later (the offset= property of memory-backend-file).",
-                "QEMU runs as root (or with CAP_SYS_RAWIO and write access to /dev/mem) and the host keeps iomem=relaxed: QEMU maps each hint page from /dev/mem itself.",
-                "Start QEMU only while \(plan.region?.dev ?? "the region") is enabled and never disable it under the guest: QEMU opens /dev/mem without O_SYNC, so the page is uncached only while the region's driver holds it; after any region disable/enable, run flushctl qemu again.",
-            ]
+            requirements.append("QEMU 8.1 or later (the offset= property of memory-backend-file).")
+            if plan.hintSource == MappedHintPages.devMem {
+                requirements += [
+                    "QEMU runs as root (or with CAP_SYS_RAWIO and write access to /dev/mem) and the host keeps iomem=relaxed: QEMU maps each hint page from /dev/mem itself.",
+                    "Start QEMU only while \(plan.region?.dev ?? "the region") is enabled and never disable it under the guest: QEMU opens /dev/mem without O_SYNC, so the page is uncached only while the region's driver holds it; after any region disable/enable, run flushctl qemu again.",
+                ]
+            } else {
+                requirements += [
+                    "QEMU's user can open \(plan.hintSource) read-write (the flushhint module's node; udev gives it a group, docs/flushhint.md): no root, CAP_SYS_RAWIO or iomem=relaxed is needed, and kernel lockdown does not refuse it.",
+                    "Start QEMU only while \(plan.region?.dev ?? "the region") is enabled: disabling it revokes the guest's hint pages (the guest stops with an error); after any region disable/enable, run flushctl qemu again.",
+                ]
+            }
         } else {
             requirements += ["QEMU 3.1 or later (pc-dimm addr=, memory-backend-file align= and pmem=)."]
         }
@@ -442,6 +452,8 @@ public struct QemuRecipe: Sendable, Equatable {
 public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The plan is deep_flush, which stock QEMU cannot carry out.
     case deepFlushUnsupported(reason: String, deepFlushPath: String)
+    /// The plan is deep_flush because kernel lockdown refuses /dev/mem and there is no hint device.
+    case lockedDown(region: String)
     /// An explicit address is not aligned.
     case unaligned(what: String, address: UInt64, alignment: UInt64)
     /// An explicit address lies below QEMU's device-memory area.
@@ -475,6 +487,8 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
         case .deepFlushUnsupported(let reason, let path):
             let why = reason.hasSuffix(".") ? String(reason.dropLast()) : reason
             return "the plan is deep_flush (\(why)), and stock QEMU cannot turn a guest's flush-hint write into a write to \(path): use a VMM that traps the hint page and writes 1 to \(path) on each write, or fix the failing check so that the plan becomes passthrough"
+        case .lockedDown(let region):
+            return "the kernel is locked down, which refuses /dev/mem, and \(region) has no flushhint node, so its hint pages cannot be passed through (and stock QEMU cannot carry out the deep_flush plan); two ways work: load the flushhint module, signed with a key the kernel trusts (docs/flushhint.md), so QEMU maps the pages from /dev/flushhint/\(region); or give the guest a fully written file on an fsdax namespace as a virtio-pmem backend (flushctl qemu FILE), whose flushes QEMU turns into fsync (device-dax cannot be a virtio-pmem backend: fsync of a dax device fails)"
         case .unaligned(let what, let address, let alignment):
             return "\(what) \(hex(address)) is not aligned to \(hex(alignment)) bytes"
         case .outsideDeviceMemory(let what, let address, let deviceBase):
