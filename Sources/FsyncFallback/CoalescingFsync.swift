@@ -438,7 +438,8 @@ final class FsyncEngine: @unchecked Sendable {
             core.window = (end + Int64(window), active)
             core.windowID += 1
         }
-        resumeAsyncWaiters()
+        // Resumed once the lock is released (`flushAsync` says why).
+        let answered = takeAnsweredAsyncWaiters()
         if core.shutDown { pthread_cond_broadcast(idle) }
         // The runner's own request needed exactly this fsync: its result is this fsync's
         // (computed from its own error, so that no path can turn a failure into success).
@@ -446,7 +447,9 @@ final class FsyncEngine: @unchecked Sendable {
             error.map { .failure(CoalescingFsyncError(file: file, reason: .syncFailed($0))) } ?? .success(())
         if error != nil {
             wakeAll()   // the next fsync's waiters fail too, and the flusher thread ends
-            if byRequester { pthread_mutex_unlock(mutex) }
+            pthread_mutex_unlock(mutex)
+            answered.resume()
+            if !byRequester { pthread_mutex_lock(mutex) }
             return result
         }
         if byRequester {
@@ -460,6 +463,7 @@ final class FsyncEngine: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         pthread_cond_broadcast(leaderCondition(for: generation))
         pthread_cond_broadcast(condition(for: generation))
+        answered.resume()
         if !byRequester { pthread_mutex_lock(mutex) }
         return result
     }
@@ -538,6 +542,11 @@ final class FsyncEngine: @unchecked Sendable {
         }
     }
 
+    /// An async request: queued for the flusher thread (or a leader) to answer.
+    ///
+    /// Continuations are resumed only with the lock released, here and wherever a request is
+    /// answered: resuming takes the task's status lock, which a thread cancelling the task
+    /// holds while its `onCancel` waits for our lock (issue 19: both block for ever).
     func flushAsync() async -> Result<Void, CoalescingFsyncError> {
         let id = withCore { core -> UInt64 in
             defer { core.nextAsyncID += 1 }
@@ -547,58 +556,87 @@ final class FsyncEngine: @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 pthread_mutex_lock(mutex)
-                defer { pthread_mutex_unlock(mutex) }
                 core.unqueued.remove(id)
+                let refused: CoalescingFsyncError?
                 if core.cancelledEarly.remove(id) != nil {
-                    continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
-                    return
+                    refused = CoalescingFsyncError(file: file, reason: .cancelled)
+                } else {
+                    switch accept(mayLead: false) {
+                    case .failure(let error):
+                        refused = error
+                    case .success(let needed):
+                        refused = nil
+                        core.asyncWaiters[id] = (needed, continuation)
+                        summon(afterCompletion: false)
+                    }
                 }
-                switch accept(mayLead: false) {
-                case .failure(let error):
-                    continuation.resume(returning: .failure(error))
-                case .success(let needed):
-                    core.asyncWaiters[id] = (needed, continuation)
-                    summon(afterCompletion: false)
-                }
+                pthread_mutex_unlock(mutex)
+                // Queued: whoever removes it from `asyncWaiters` resumes it (exactly once).
+                if let refused { continuation.resume(returning: .failure(refused)) }
             }
         } onCancel: {
             pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
+            var answered = AnsweredAsyncWaiters()
             if let waiter = core.asyncWaiters.removeValue(forKey: id) {
                 if let result = outcome(waiter.needed) {
-                    waiter.continuation.resume(returning: result)
+                    answered.append(waiter.continuation, result)
                 } else {
                     withdraw(waiter.needed)
-                    waiter.continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
+                    answered.append(waiter.continuation, .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
                 }
             } else if core.unqueued.contains(id) {
                 // Cancelled before it was queued: fail it when it is. (Already answered: nothing to do.)
                 core.cancelledEarly.insert(id)
             }
+            pthread_mutex_unlock(mutex)
+            answered.resume()
         }
     }
 
-    /// Resumes every async request whose outcome is known (lock held).
-    private func resumeAsyncWaiters() {
+    /// Async requests answered under the lock, to resume once it is released.
+    struct AnsweredAsyncWaiters {
+        private var answers: [(CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>, Result<Void, CoalescingFsyncError>)] = []
+
+        mutating func append(_ continuation: CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>,
+                             _ result: Result<Void, CoalescingFsyncError>) {
+            answers.append((continuation, result))
+        }
+
+        /// Call with the lock released.
+        func resume() {
+            for (continuation, result) in answers { continuation.resume(returning: result) }
+        }
+    }
+
+    /// Removes every async request whose outcome is known (lock held); the caller resumes them
+    /// after unlocking.
+    private func takeAnsweredAsyncWaiters() -> AnsweredAsyncWaiters {
+        var answered = AnsweredAsyncWaiters()
+        if core.asyncWaiters.isEmpty { return answered }
         for (id, waiter) in core.asyncWaiters {
             if let result = outcome(waiter.needed) {
                 core.asyncWaiters[id] = nil
-                waiter.continuation.resume(returning: result)
+                answered.append(waiter.continuation, result)
             }
         }
+        return answered
     }
 
     /// Fails pending requests, refuses new ones, and waits until no fsync is in flight (a
     /// leader's included), so the descriptor may be closed once the flusher thread is joined.
     func shutDown() {
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        var answered = AnsweredAsyncWaiters()
         if !core.shutDown {
             core.shutDown = true
             wakeAll()
-            resumeAsyncWaiters()
+            answered = takeAnsweredAsyncWaiters()
         }
+        pthread_mutex_unlock(mutex)
+        answered.resume()
+        pthread_mutex_lock(mutex)
         while core.inFlight { pthread_cond_wait(idle, mutex) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// The flusher thread: runs or gathers the next fsync when a request that cannot lead
