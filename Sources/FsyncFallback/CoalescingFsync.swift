@@ -55,21 +55,25 @@ public final class CoalescingFsync: Sendable {
     /// requester cannot ask twice, so these are different requesters). If fewer than that wait
     /// for the next fsync, it waits until that many do, or until the window ends: the smaller
     /// of `maximumWait` and `latencyFraction` times the recent fsync latency (an exponential
-    /// moving average). With one requester the estimate is one, so it never waits.
+    /// moving average). While requests keep arriving, each keeps the window open for at least
+    /// half its length more, up to twice its length in all: a large batch coming back on few
+    /// cores takes longer than a small one, and a requester that misses the batch waits a whole
+    /// fsync more. With one requester the estimate is one, so it never waits.
     public struct Gathering: Sendable, Equatable {
         /// The longest wait before one fsync, however slow fsync is.
         public var maximumWait: Duration
         /// The wait as a fraction of the recent fsync latency.
         public var latencyFraction: Double
 
-        /// A window of `min(maximumWait, latencyFraction × recent fsync latency)`. Negative or
+        /// A window of `min(maximumWait, latencyFraction × recent fsync latency)` (extended by
+        /// arrivals to at most twice that). Negative or
         /// non-finite values count as zero (no gathering); a `maximumWait` above 10 s as 10 s.
         public init(maximumWait: Duration, latencyFraction: Double) {
             self.maximumWait = maximumWait
             self.latencyFraction = latencyFraction
         }
 
-        /// The default: at most half an fsync's latency, and never more than 500 µs.
+        /// The default: half an fsync's latency, at most 500 µs (one fsync, 1 ms, with arrivals).
         public static let adaptive = Gathering(maximumWait: .microseconds(500), latencyFraction: 0.5)
         /// No gathering: an fsync starts as soon as one request needs it (the behaviour before
         /// gathering existed; requesters in a loop then split into two alternating batches).
@@ -206,8 +210,9 @@ final class FsyncEngine: @unchecked Sendable {
         /// Requests pending when the fsync in flight (or the last one) started.
         var pendingAtStart = 0
         /// The gathering window after the last fsync: the next one is held back until `end`
-        /// (monotonic nanoseconds) unless `target` requests are pending before that.
-        var window: (end: Int64, target: Int)?
+        /// (monotonic nanoseconds) unless `target` requests are pending before that. An
+        /// arrival before `end` moves it to at least `extension` from then, never past `limit`.
+        var window: (end: Int64, target: Int, extension: Int64, limit: Int64)?
         /// Windows opened so far, and the one a waiting request times (one timer per window:
         /// the others sleep without a deadline, so an expiry wakes one thread, not the batch).
         var windowID: UInt64 = 0
@@ -370,6 +375,12 @@ final class FsyncEngine: @unchecked Sendable {
         core.requests += 1
         core.pendingNext += 1
         if mayLead { core.leadersNext += 1 }
+        // Requests still coming: keep the window open for the rest (32 requesters on 2 cores
+        // come back over more than half an fsync). An ended window is not reopened.
+        if let window = core.window, core.pendingNext < window.target {
+            let now = Self.monotonicNanoseconds()
+            if now < window.end { core.window!.end = min(max(window.end, now + window.extension), window.limit) }
+        }
         // Not the fsync in flight (number `started`, if any): the next one.
         return .success(core.started + 1)
     }
@@ -435,7 +446,7 @@ final class FsyncEngine: @unchecked Sendable {
         let active = core.pendingAtStart + core.pendingNext
         let window = min(maximumWaitNanoseconds, latencyFraction * core.latencyNanoseconds)
         if error == nil, active > 1, window >= 1_000, core.pendingNext < active {
-            core.window = (end + Int64(window), active)
+            core.window = (end + Int64(window), active, Int64(window / 2), end + Int64(2 * window))
             core.windowID += 1
         }
         // Resumed once the lock is released (`flushAsync` says why).
