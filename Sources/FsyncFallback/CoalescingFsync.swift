@@ -55,21 +55,25 @@ public final class CoalescingFsync: Sendable {
     /// requester cannot ask twice, so these are different requesters). If fewer than that wait
     /// for the next fsync, it waits until that many do, or until the window ends: the smaller
     /// of `maximumWait` and `latencyFraction` times the recent fsync latency (an exponential
-    /// moving average). With one requester the estimate is one, so it never waits.
+    /// moving average). While requests keep arriving, each keeps the window open for at least
+    /// half its length more, up to twice its length in all: a large batch coming back on few
+    /// cores takes longer than a small one, and a requester that misses the batch waits a whole
+    /// fsync more. With one requester the estimate is one, so it never waits.
     public struct Gathering: Sendable, Equatable {
         /// The longest wait before one fsync, however slow fsync is.
         public var maximumWait: Duration
         /// The wait as a fraction of the recent fsync latency.
         public var latencyFraction: Double
 
-        /// A window of `min(maximumWait, latencyFraction × recent fsync latency)`. Negative or
+        /// A window of `min(maximumWait, latencyFraction × recent fsync latency)` (extended by
+        /// arrivals to at most twice that). Negative or
         /// non-finite values count as zero (no gathering); a `maximumWait` above 10 s as 10 s.
         public init(maximumWait: Duration, latencyFraction: Double) {
             self.maximumWait = maximumWait
             self.latencyFraction = latencyFraction
         }
 
-        /// The default: at most half an fsync's latency, and never more than 500 µs.
+        /// The default: half an fsync's latency, at most 500 µs (one fsync, 1 ms, with arrivals).
         public static let adaptive = Gathering(maximumWait: .microseconds(500), latencyFraction: 0.5)
         /// No gathering: an fsync starts as soon as one request needs it (the behaviour before
         /// gathering existed; requesters in a loop then split into two alternating batches).
@@ -206,8 +210,9 @@ final class FsyncEngine: @unchecked Sendable {
         /// Requests pending when the fsync in flight (or the last one) started.
         var pendingAtStart = 0
         /// The gathering window after the last fsync: the next one is held back until `end`
-        /// (monotonic nanoseconds) unless `target` requests are pending before that.
-        var window: (end: Int64, target: Int)?
+        /// (monotonic nanoseconds) unless `target` requests are pending before that. An
+        /// arrival before `end` moves it to at least `extension` from then, never past `limit`.
+        var window: (end: Int64, target: Int, extension: Int64, limit: Int64)?
         /// Windows opened so far, and the one a waiting request times (one timer per window:
         /// the others sleep without a deadline, so an expiry wakes one thread, not the batch).
         var windowID: UInt64 = 0
@@ -370,6 +375,12 @@ final class FsyncEngine: @unchecked Sendable {
         core.requests += 1
         core.pendingNext += 1
         if mayLead { core.leadersNext += 1 }
+        // Requests still coming: keep the window open for the rest (32 requesters on 2 cores
+        // come back over more than half an fsync). An ended window is not reopened.
+        if let window = core.window, core.pendingNext < window.target {
+            let now = Self.monotonicNanoseconds()
+            if now < window.end { core.window!.end = min(max(window.end, now + window.extension), window.limit) }
+        }
         // Not the fsync in flight (number `started`, if any): the next one.
         return .success(core.started + 1)
     }
@@ -435,10 +446,11 @@ final class FsyncEngine: @unchecked Sendable {
         let active = core.pendingAtStart + core.pendingNext
         let window = min(maximumWaitNanoseconds, latencyFraction * core.latencyNanoseconds)
         if error == nil, active > 1, window >= 1_000, core.pendingNext < active {
-            core.window = (end + Int64(window), active)
+            core.window = (end + Int64(window), active, Int64(window / 2), end + Int64(2 * window))
             core.windowID += 1
         }
-        resumeAsyncWaiters()
+        // Resumed once the lock is released (`flushAsync` says why).
+        let answered = takeAnsweredAsyncWaiters()
         if core.shutDown { pthread_cond_broadcast(idle) }
         // The runner's own request needed exactly this fsync: its result is this fsync's
         // (computed from its own error, so that no path can turn a failure into success).
@@ -446,7 +458,9 @@ final class FsyncEngine: @unchecked Sendable {
             error.map { .failure(CoalescingFsyncError(file: file, reason: .syncFailed($0))) } ?? .success(())
         if error != nil {
             wakeAll()   // the next fsync's waiters fail too, and the flusher thread ends
-            if byRequester { pthread_mutex_unlock(mutex) }
+            pthread_mutex_unlock(mutex)
+            answered.resume()
+            if !byRequester { pthread_mutex_lock(mutex) }
             return result
         }
         if byRequester {
@@ -460,6 +474,7 @@ final class FsyncEngine: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         pthread_cond_broadcast(leaderCondition(for: generation))
         pthread_cond_broadcast(condition(for: generation))
+        answered.resume()
         if !byRequester { pthread_mutex_lock(mutex) }
         return result
     }
@@ -538,6 +553,11 @@ final class FsyncEngine: @unchecked Sendable {
         }
     }
 
+    /// An async request: queued for the flusher thread (or a leader) to answer.
+    ///
+    /// Continuations are resumed only with the lock released, here and wherever a request is
+    /// answered: resuming takes the task's status lock, which a thread cancelling the task
+    /// holds while its `onCancel` waits for our lock (issue 19: both block for ever).
     func flushAsync() async -> Result<Void, CoalescingFsyncError> {
         let id = withCore { core -> UInt64 in
             defer { core.nextAsyncID += 1 }
@@ -547,58 +567,87 @@ final class FsyncEngine: @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 pthread_mutex_lock(mutex)
-                defer { pthread_mutex_unlock(mutex) }
                 core.unqueued.remove(id)
+                let refused: CoalescingFsyncError?
                 if core.cancelledEarly.remove(id) != nil {
-                    continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
-                    return
+                    refused = CoalescingFsyncError(file: file, reason: .cancelled)
+                } else {
+                    switch accept(mayLead: false) {
+                    case .failure(let error):
+                        refused = error
+                    case .success(let needed):
+                        refused = nil
+                        core.asyncWaiters[id] = (needed, continuation)
+                        summon(afterCompletion: false)
+                    }
                 }
-                switch accept(mayLead: false) {
-                case .failure(let error):
-                    continuation.resume(returning: .failure(error))
-                case .success(let needed):
-                    core.asyncWaiters[id] = (needed, continuation)
-                    summon(afterCompletion: false)
-                }
+                pthread_mutex_unlock(mutex)
+                // Queued: whoever removes it from `asyncWaiters` resumes it (exactly once).
+                if let refused { continuation.resume(returning: .failure(refused)) }
             }
         } onCancel: {
             pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
+            var answered = AnsweredAsyncWaiters()
             if let waiter = core.asyncWaiters.removeValue(forKey: id) {
                 if let result = outcome(waiter.needed) {
-                    waiter.continuation.resume(returning: result)
+                    answered.append(waiter.continuation, result)
                 } else {
                     withdraw(waiter.needed)
-                    waiter.continuation.resume(returning: .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
+                    answered.append(waiter.continuation, .failure(CoalescingFsyncError(file: file, reason: .cancelled)))
                 }
             } else if core.unqueued.contains(id) {
                 // Cancelled before it was queued: fail it when it is. (Already answered: nothing to do.)
                 core.cancelledEarly.insert(id)
             }
+            pthread_mutex_unlock(mutex)
+            answered.resume()
         }
     }
 
-    /// Resumes every async request whose outcome is known (lock held).
-    private func resumeAsyncWaiters() {
+    /// Async requests answered under the lock, to resume once it is released.
+    struct AnsweredAsyncWaiters {
+        private var answers: [(CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>, Result<Void, CoalescingFsyncError>)] = []
+
+        mutating func append(_ continuation: CheckedContinuation<Result<Void, CoalescingFsyncError>, Never>,
+                             _ result: Result<Void, CoalescingFsyncError>) {
+            answers.append((continuation, result))
+        }
+
+        /// Call with the lock released.
+        func resume() {
+            for (continuation, result) in answers { continuation.resume(returning: result) }
+        }
+    }
+
+    /// Removes every async request whose outcome is known (lock held); the caller resumes them
+    /// after unlocking.
+    private func takeAnsweredAsyncWaiters() -> AnsweredAsyncWaiters {
+        var answered = AnsweredAsyncWaiters()
+        if core.asyncWaiters.isEmpty { return answered }
         for (id, waiter) in core.asyncWaiters {
             if let result = outcome(waiter.needed) {
                 core.asyncWaiters[id] = nil
-                waiter.continuation.resume(returning: result)
+                answered.append(waiter.continuation, result)
             }
         }
+        return answered
     }
 
     /// Fails pending requests, refuses new ones, and waits until no fsync is in flight (a
     /// leader's included), so the descriptor may be closed once the flusher thread is joined.
     func shutDown() {
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        var answered = AnsweredAsyncWaiters()
         if !core.shutDown {
             core.shutDown = true
             wakeAll()
-            resumeAsyncWaiters()
+            answered = takeAnsweredAsyncWaiters()
         }
+        pthread_mutex_unlock(mutex)
+        answered.resume()
+        pthread_mutex_lock(mutex)
         while core.inFlight { pthread_cond_wait(idle, mutex) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// The flusher thread: runs or gathers the next fsync when a request that cannot lead

@@ -403,6 +403,130 @@ func waitAsync(_ condition: () -> Bool) async throws {
         #expect(flusher.statistics.syncs <= 4, "\(flusher.statistics.syncs) fsyncs")
     }
 
+    /// A task cancelled before it asks: `.cancelled`, and it is not even accepted (no fsync runs).
+    @Test func asyncFlushOfACancelledTaskFailsWithoutAnFsync() async throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
+        defer { gate.release(); flusher.shutdown() }
+        let task = Task { () -> CoalescingFsyncError.Reason? in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do throws(CoalescingFsyncError) { try await flusher.flush(); return nil } catch { return error.reason }
+        }
+        #expect(await task.value == .cancelled)
+        #expect(flusher.statistics.requests == 0)
+        #expect(gate.counts.entered == 0)
+    }
+
+    /// An async request made while fsync 1 is in flight is not answered by fsync 1; cancelled
+    /// while fsync 2 (its own) runs, it fails with `.cancelled`, not success.
+    @Test func cancelledAsyncFlushIsNotSatisfiedByTheFsyncInFlight() async throws {
+        let gate = SyncGate()
+        let flusher = try CoalescingFsync(file: "a", sync: gate.sync)
+        defer { flusher.shutdown() }
+        let first = Requester(flusher, gate: gate)          // leads fsync 1 on its own thread
+        try await waitAsync { gate.counts.entered >= 1 }
+        let task = asyncFlush(flusher)
+        try await waitAsync { flusher.statistics.requests >= 2 }
+        gate.release()                                      // fsync 1 completes
+        try await waitAsync { first.outcome(within: 0) != nil }
+        #expect(first.succeeded)
+        try await waitAsync { gate.counts.entered >= 2 }    // the flusher thread runs fsync 2 for it
+        task.cancel()
+        #expect(await task.value == .cancelled)
+        gate.release()
+        try await waitAsync { flusher.statistics.syncs == 2 }   // fsync 2 still completes, for nobody
+    }
+
+    /// Issue 19: the thread completing an fsync resumed async requests holding the engine's
+    /// lock, and resuming takes the task's status lock; a thread cancelling that task holds its
+    /// status lock while `onCancel` waits for the engine's lock. Both blocked for ever, and with
+    /// them every later flush and `shutdown()`. Here 6 async requests a round, 1000 rounds, are cancelled
+    /// from a plain thread at varying points (before they ask, while they wait, around a
+    /// completion) while blocking requesters keep fsyncs completing, and `shutdown()` must
+    /// return. A watchdog bounds it: a deadlock fails the test after 20 s instead of hanging
+    /// the suite (the stuck threads are left behind; run the other tests again after a fix).
+    @Test func cancellingAsyncFlushesUnderLoadNeitherDeadlocksNorReportsFalseSuccess() throws {
+        let starts = Atomic<Int>(0)
+        let completions = Atomic<Int>(0)
+        let flusher = try CoalescingFsync(file: "x") {
+            starts.add(1, ordering: .sequentiallyConsistent)
+            usleep(UInt32.random(in: 20...200))
+            completions.add(1, ordering: .sequentiallyConsistent)
+            return nil
+        }
+        // No `defer { flusher.shutdown() }`: after a deadlock it would hang the test.
+        let rounds = 1000, perRound = 6
+        let roundsDone = Atomic<Int>(0)
+        let outcomes = Mutex((ok: 0, cancelled: 0, violations: [String]()))
+        let finished = DispatchSemaphore(value: 0)
+        Thread {
+            let stop = Atomic<Bool>(false)
+            let blockingDone = DispatchSemaphore(value: 0)
+            for _ in 0..<2 {
+                Thread {
+                    while !stop.load(ordering: .relaxed) {
+                        do throws(CoalescingFsyncError) { try flusher.flush() } catch {
+                            outcomes.withLock { $0.violations.append("blocking flush: \(error)") }
+                        }
+                    }
+                    blockingDone.signal()
+                }.start()
+            }
+            for round in 0..<rounds {
+                let answered = DispatchSemaphore(value: 0)
+                let tasks = (0..<perRound).map { _ in
+                    Task.detached { @Sendable in
+                        let before = starts.load(ordering: .sequentiallyConsistent)
+                        let result: Result<Void, CoalescingFsyncError>
+                        do throws(CoalescingFsyncError) { try await flusher.flush(); result = .success(()) } catch { result = .failure(error) }
+                        let after = completions.load(ordering: .sequentiallyConsistent)
+                        outcomes.withLock {
+                            switch result {
+                            case .success:
+                                $0.ok += 1
+                                if after <= before { $0.violations.append("success: \(before) fsyncs had started, \(after) completed") }
+                            case .failure(let error) where error.reason == .cancelled:
+                                $0.cancelled += 1
+                            case .failure(let error):
+                                $0.violations.append("\(error)")
+                            }
+                        }
+                        answered.signal()
+                    }
+                }
+                // Cancel from this thread (not the cooperative pool) at varying points; one in
+                // four is left alone: a normal async flush among the cancelled ones.
+                for (k, task) in tasks.enumerated() {
+                    switch (round + k) % 4 {
+                    case 0: task.cancel()
+                    case 1: sched_yield(); task.cancel()
+                    case 2: usleep(UInt32.random(in: 0...300)); task.cancel()
+                    default: break
+                    }
+                }
+                for _ in tasks { answered.wait() }
+                roundsDone.store(round + 1, ordering: .sequentiallyConsistent)
+            }
+            stop.store(true, ordering: .relaxed)
+            for _ in 0..<2 { blockingDone.wait() }
+            flusher.shutdown()
+            finished.signal()
+        }.start()
+        guard finished.wait(timeout: .now() + 20) == .success else {
+            // Not `flusher.statistics`: it takes the lock a deadlocked thread holds.
+            Issue.record("""
+                no progress after 20 s: \(roundsDone.load(ordering: .sequentiallyConsistent)) of \(rounds) rounds done, \
+                \(completions.load(ordering: .sequentiallyConsistent)) fsyncs completed: deadlock
+                """)
+            return
+        }
+        let o = outcomes.withLock { $0 }
+        #expect(o.violations.isEmpty, "\(o.violations.count) violations, first: \(o.violations.first ?? "")")
+        #expect(o.ok + o.cancelled == rounds * perRound)
+        #expect(o.cancelled > 0 && o.ok > 0, "\(o.ok) succeeded, \(o.cancelled) cancelled")
+        #expect(throws: CoalescingFsyncError(file: "x", reason: .shutDown)) { try flusher.flush() }
+    }
+
     /// N threads in a loop, each sync slow, each requester busy for a while between requests
     /// (the guest's writes): without gathering the first to come back starts the next fsync
     /// and the others wait for the one after (about N / 2 per fsync); with it, about N.
