@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs (or uninstalls) flushctl on a host: the release program, the udev rule that runs
-# `flushctl refresh` when NVDIMM regions, namespaces or dax devices change, the man pages
-# and the docs. Run from anywhere; needs root for the default PREFIX.
+# `flushctl refresh` when NVDIMM regions, namespaces or dax devices change, the rule for the
+# VMM's device links, the flushhint module's source in /usr/src for DKMS (built by
+# `dkms install` where dkms is installed), the man pages and the docs. Run from anywhere; needs root for the default PREFIX.
 #
 #   udev/install.sh [install|uninstall] [PREFIX=/usr/local] [DESTDIR=] [UDEVRULESDIR=...]
 #                   [GROUP=kvm] [BINARY=path] [NOBUILD=1]
@@ -12,7 +13,8 @@
 #   UDEVRULESDIR  where the rule goes (default /etc/udev/rules.d, the administrator's
 #                 directory; a Debian package uses /lib/udev/rules.d).
 #   GROUP         add `--group GROUP` to the rule: the regions' device-dax devices are then
-#                 given to GROUP with read/write permission on every event (off by default).
+#                 given to GROUP with read/write permission on every event (off by default);
+#                 and 62-flushhint.rules gives GROUP the flushhint module's nodes, 0660.
 #   BINARY        install this flushctl program instead of building one.
 #   NOBUILD=1     same as BINARY=.build/release/flushctl, without running swift build.
 #
@@ -43,7 +45,7 @@ for arg in "$@"; do
         GROUP=*) GROUP=${arg#GROUP=} ;;
         BINARY=*) BINARY=${arg#BINARY=} ;;
         NOBUILD=*) NOBUILD=${arg#NOBUILD=} ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: error: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -70,6 +72,27 @@ rule=$UDEVRULESDIR/60-flushctl.rules
 vmmrule=$UDEVRULESDIR/61-flushctl-vmm.rules
 mandir=$PREFIX/share/man/man1
 docdir=$PREFIX/share/doc/flushctl
+# The flushhint module's source, where DKMS looks for it (/usr/src/NAME-VERSION, whatever
+# PREFIX is), its version from the one place that names it, flushhint/dkms.conf.
+modversion=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$root/flushhint/dkms.conf")
+modsrc=/usr/src/flushhint-$modversion
+modfiles="flushhint.c Kbuild Makefile dkms.conf"
+# With GROUP: the flushhint nodes (/dev/flushhint/regionN) for GROUP, read-write.
+noderule=$UDEVRULESDIR/62-flushhint.rules
+
+# DKMS builds and installs the module for every installed kernel with headers; only on the
+# running system (no DESTDIR) and where dkms is installed. A failed build is said, not fatal:
+# flushctl works without the module, through /dev/mem.
+dkms_module() {
+    [ -z "$DESTDIR" ] || return 0
+    command -v dkms >/dev/null 2>&1 || { [ "$1" = install ] && echo "install.sh: note: dkms not found: the flushhint module's source is in $modsrc, not built (apt-get install dkms linux-headers-\$(uname -r); dkms install flushhint/$modversion)" >&2; return 0; }
+    if [ "$1" = install ]; then
+        dkms add "flushhint/$modversion" >/dev/null 2>&1 || true
+        dkms install "flushhint/$modversion" || echo "install.sh: warning: dkms install flushhint/$modversion failed (linux-headers for the running kernel?); flushctl maps hint pages from /dev/mem without it" >&2
+    else
+        dkms remove "flushhint/$modversion" --all >/dev/null 2>&1 || true
+    fi
+}
 docs="README.md docs/privileges.md docs/packaging.md docs/vmm-integration.md docs/nfit.md docs/performance.md"
 
 reload_udev() {
@@ -84,8 +107,10 @@ reload_udev() {
 }
 
 if [ "$action" = uninstall ]; then
-    rm -f "$DESTDIR$bin" "$DESTDIR$rule" "$DESTDIR$vmmrule"
+    rm -f "$DESTDIR$bin" "$DESTDIR$rule" "$DESTDIR$vmmrule" "$DESTDIR$noderule"
     rm -rf "$DESTDIR$oldlibexec"
+    dkms_module uninstall
+    rm -rf "$DESTDIR$modsrc"
     for page in "$root"/docs/man/*.1; do
         [ -e "$page" ] && rm -f "$DESTDIR$mandir/$(basename "$page")"
     done
@@ -146,6 +171,19 @@ chmod 0644 "$ruletmp"
 mv "$ruletmp" "$DESTDIR$rule"
 trap - EXIT HUP INT TERM
 install -m 0644 "$root/udev/61-flushctl-vmm.rules" "$DESTDIR$vmmrule"
+if [ -n "$GROUP" ]; then
+    printf '%s\n' "# flushctl: the flushhint module's nodes (/dev/flushhint/regionN) for group $GROUP, written by" \
+        "# udev/install.sh GROUP=$GROUP: a VMM in $GROUP maps the regions' flush-hint pages (and nothing else)." \
+        "SUBSYSTEM==\"misc\", KERNEL==\"flushhint-region*\", GROUP=\"$GROUP\", MODE=\"0660\"" > "$DESTDIR$noderule"
+    chmod 0644 "$DESTDIR$noderule"
+else
+    rm -f "$DESTDIR$noderule"
+fi
+make_dir "$DESTDIR$modsrc"
+for file in $modfiles; do
+    install -m 0644 "$root/flushhint/$file" "$DESTDIR$modsrc/$file"
+done
+dkms_module install
 for page in "$root"/docs/man/*.1; do
     install -m 0644 "$page" "$DESTDIR$mandir/"
 done

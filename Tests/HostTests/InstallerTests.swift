@@ -51,6 +51,14 @@ import Testing
         let vmmRule = try String(contentsOfFile: dest + "/lib/udev/rules.d/61-flushctl-vmm.rules", encoding: .utf8)
         #expect(vmmRule.contains("SYMLINK+=\"flushctl/%k/device\""), "\(vmmRule)")
         #expect(try Self.mode(dest + "/lib/udev/rules.d/61-flushctl-vmm.rules") == 0o644)
+        // GROUP=kvm: the flushhint nodes for kvm; the module's source where DKMS looks.
+        let nodeRule = try String(contentsOfFile: dest + "/lib/udev/rules.d/62-flushhint.rules", encoding: .utf8)
+        #expect(nodeRule.hasSuffix("SUBSYSTEM==\"misc\", KERNEL==\"flushhint-region*\", GROUP=\"kvm\", MODE=\"0660\"\n"), "\(nodeRule)")
+        for file in ["flushhint.c", "Kbuild", "Makefile", "dkms.conf"] {
+            let installed = try String(contentsOfFile: dest + "/usr/src/flushhint-0.1/" + file, encoding: .utf8)
+            let source = try String(contentsOfFile: EmulatedHost.repositoryRoot.appendingPathComponent("flushhint/" + file).path, encoding: .utf8)
+            #expect(installed == source, "\(file)")
+        }
         let pages = try FileManager.default.contentsOfDirectory(atPath: EmulatedHost.repositoryRoot.appendingPathComponent("docs/man").path)
             .filter { $0.hasSuffix(".1") }
         #expect(pages.count >= 7)
@@ -68,6 +76,8 @@ import Testing
         #expect(!Self.exists(root, "/usr/libexec/flushctl"))
         #expect(!Self.exists(root, "/lib/udev/rules.d/60-flushctl.rules"))
         #expect(!Self.exists(root, "/lib/udev/rules.d/61-flushctl-vmm.rules"))
+        #expect(!Self.exists(root, "/lib/udev/rules.d/62-flushhint.rules"))
+        #expect(!Self.exists(root, "/usr/src/flushhint-0.1"))
         #expect(!Self.exists(root, "/usr/share/doc/flushctl"))
         for page in pages { #expect(!Self.exists(root, "/usr/share/man/man1/" + page)) }
     }
@@ -140,11 +150,12 @@ import Testing
     static func buildTree() throws -> (root: URL, tree: String, path: String) {
         let (root, _) = try stage()
         let tree = root.path + "/tree"
-        for dir in ["/udev", "/docs/man", "/stub"] {
+        for dir in ["/udev", "/docs/man", "/stub", "/flushhint"] {
             try FileManager.default.createDirectory(atPath: tree + dir, withIntermediateDirectories: true)
         }
         let repo = EmulatedHost.repositoryRoot.path
-        for file in ["/udev/install.sh", "/udev/60-flushctl.rules", "/udev/61-flushctl-vmm.rules"] {
+        for file in ["/udev/install.sh", "/udev/60-flushctl.rules", "/udev/61-flushctl-vmm.rules",
+                     "/flushhint/flushhint.c", "/flushhint/Kbuild", "/flushhint/Makefile", "/flushhint/dkms.conf"] {
             try FileManager.default.copyItem(atPath: repo + file, toPath: tree + file)
         }
         try ".TH FLUSHCTL 1\n".write(toFile: tree + "/docs/man/flushctl.1", atomically: true, encoding: .utf8)
