@@ -445,7 +445,11 @@ func waitAsync(_ condition: () -> Bool) async throws {
     /// completion) while blocking requesters keep fsyncs completing, and `shutdown()` must
     /// return. A watchdog bounds it: a deadlock fails the test after 20 s instead of hanging
     /// the suite (the stuck threads are left behind; run the other tests again after a fix).
+    /// The tasks run on a thread of their own (``ThreadExecutor``): on 2 cores the cooperative
+    /// pool's threads can be held for minutes by tests that wait synchronously (the emulated
+    /// host's), and a starved task must not look like a deadlock.
     @Test func cancellingAsyncFlushesUnderLoadNeitherDeadlocksNorReportsFalseSuccess() throws {
+        let executor = ThreadExecutor()
         let starts = Atomic<Int>(0)
         let completions = Atomic<Int>(0)
         let flusher = try CoalescingFsync(file: "x") {
@@ -475,7 +479,7 @@ func waitAsync(_ condition: () -> Bool) async throws {
             for round in 0..<rounds {
                 let answered = DispatchSemaphore(value: 0)
                 let tasks = (0..<perRound).map { _ in
-                    Task.detached { @Sendable in
+                    Task.detached(executorPreference: executor) { @Sendable in
                         let before = starts.load(ordering: .sequentiallyConsistent)
                         let result: Result<Void, CoalescingFsyncError>
                         do throws(CoalescingFsyncError) { try await flusher.flush(); result = .success(()) } catch { result = .failure(error) }
@@ -717,5 +721,34 @@ func waitAsync(_ condition: () -> Bool) async throws {
         try bad.close()
         let flusher = try CoalescingFsync(descriptor: bad, file: path)
         #expect(throws: CoalescingFsyncError(file: path, reason: .syncFailed(.badFileDescriptor))) { try flusher.flush() }
+    }
+}
+
+/// A task executor with one thread of its own, which runs the jobs enqueued on it in order. The
+/// thread lives as long as the process: a test that deadlocked may still hold jobs on it.
+final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init() {
+        Thread { self.run() }.start()  // holds self: the executor is never freed
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
