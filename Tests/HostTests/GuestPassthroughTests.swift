@@ -186,6 +186,85 @@ import Testing
         #expect(boot.results[2].status == 0 && boot.results[2].stdout == marker, "after the guest: \(boot.results[2])")
     }
 
+    // MARK: - passthrough through the flushhint node, QEMU unprivileged
+
+    /// Issue 20: the host boots without iomem=relaxed and loads the flushhint module; QEMU runs
+    /// as `vmm` (uid 1000, groups vmm and kvm, no capabilities), which can open /dev/kvm, the
+    /// dax node and /dev/flushhint/region0 through group kvm, and nothing else. The recipe maps
+    /// each hint page from the node; the guest's flush writes one usable hint of each host DIMM
+    /// (read back through the node), and 200 guest flushes move KVM's MMIO exits by 0.
+    @Test func unprivilegedQEMUMapsTheHintsThroughTheNode() throws {
+        let name = "guest-flushhint-devdax"
+        let layout = try PlanLayout(scenario: PlanCheckFlushTests.planScenario(name))
+        let region = try #require(layout.regions.first)
+        let hints = layout.allHints
+        let node = "/dev/flushhint/region0"
+        let peekHints = hints.map(PlanHints.hex).joined(separator: " ")
+        let control = Self.deviceMemoryBase + UInt64(region.usablePages.count) * 4096
+        let work = try PlanHost.workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let peek = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
+                                        needs: "gcc and libc6-dev (a static libc)")
+        let scenario = try EmulatedHost.scenario(basedOn: "plan/\(name)", in: work, binaries: [peek: "/usr/bin/hint-peek"])
+        let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"
+        let steps: [EmulatedHost.Step] = [
+            .host("grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status"),  // 0
+            .host("hint-peek -z \(node) \(peekHints)"),                                   // 1
+            .guest(deepFlush),                                                            // 2
+            .host("hint-peek \(node) \(peekHints)"),                                      // 3
+            .host("hint-peek -z \(node) \(peekHints) && " + Self.exits),                  // 4
+            .guest(Self.loop(Self.flushes, deepFlush)),                                   // 5
+            .host("hint-peek \(node) \(peekHints); " + Self.exits),                       // 6
+            .guest(Self.loop(Self.flushes, "devmem \(PlanHints.hex(control)) 64 1")),      // 7
+            .host(Self.exits),                                                            // 8
+        ]
+        var guest = Self.guest(out: "/tmp/vm")
+        guest.user = "vmm"
+        let boot = try EmulatedHost.boot(scenario: scenario, commands: [
+            "chgrp kvm /dev/kvm /dev/dax0.0 \(node) && chmod 660 /dev/kvm /dev/dax0.0 \(node) && ls -lL /dev/kvm /dev/dax0.0 /dev/flushctl/dax0.0/device \(node)",
+            Self.qemu("/dev/dax0.0", out: "/tmp/vm"),
+            EmulatedHost.guestRunCommand(guest, steps: steps),
+        ], guest: true, timeout: 600)
+        #expect(boot.results[0].status == 0, "\(boot.results[0].stdout)\(boot.results[0].stderr)")
+        #expect(!boot.append.contains("iomem=relaxed"))
+        let run = try Self.guestRun(boot, index: 2, steps: steps.count)
+        let s = run.steps
+        #expect(s.allSatisfy { $0.status == 0 }, "every step succeeds: \(s.enumerated().filter { $0.element.status != 0 })")
+
+        // The recipe maps the node, for QEMU's user, not /dev/mem as root.
+        let recipe = try PlanJSON.object(boot.results[1])
+        #expect(recipe["method"] as? String == "passthrough", "\(recipe["reason"] ?? "")")
+        let args = recipe["qemu_args"] as? [String] ?? []
+        #expect(args.filter { $0.contains(",id=fh") }.count == region.usablePages.count)
+        #expect(args.filter { $0.contains(",id=fh") }.allSatisfy { $0.contains("mem-path=\(node),offset=") }, "\(args)")
+        #expect(!args.contains { $0.contains("/dev/mem") })
+
+        // QEMU ran as vmm, in kvm, with no capability.
+        let status = s[0].stdout
+        print("unprivileged QEMU: \(status.split(separator: "\n").joined(separator: "; "))")
+        #expect(status.contains("Uid:\t1000\t1000\t1000\t1000"), "\(status)")
+        #expect(status.split(separator: "\n").first { $0.hasPrefix("Groups:") }?.split(separator: "\t").dropFirst()
+                    .flatMap { $0.split(separator: " ") }.contains("78") == true, "group kvm: \(status)")
+        #expect(status.contains("CapEff:\t0000000000000000"), "\(status)")
+
+        // One guest flush: one usable hint of each host DIMM, read back through the node.
+        #expect(PlanHints.values(CommandResult(command: "", stdout: s[1].stdout, stderr: "", status: 0)) == PlanHints.zeros(hints))
+        let written = PlanHints.values(CommandResult(command: "", stdout: s[3].stdout, stderr: "", status: 0))
+        PlanHints.expectOneHintPerDIMM(written: written, layout: layout, flushed: [0],
+                                       reported: written.filter { $0.value == 1 }.map(\.key))
+        // 200 guest flushes, no MMIO exit; the control's 200 stores each exit.
+        let e0 = try #require(Self.mmioExits(s[4].stdout), "\(s[4])")
+        let e1 = try #require(Self.mmioExits(s[6].stdout), "\(s[6])")
+        let e2 = try #require(Self.mmioExits(s[8].stdout), "\(s[8])")
+        print("unprivileged QEMU through \(node): mmio_exits \(e0) -> \(e1) over \(Self.flushes) flushes, -> \(e2) over \(Self.flushes) control stores")
+        #expect(e1 == e0, "KVM counted \(e1 - e0) MMIO exits over \(Self.flushes) guest flushes")
+        #expect(e2 - e1 >= UInt64(Self.flushes), "control: \(e2 - e1) exits")
+        let afterLoop = PlanHints.values(CommandResult(command: "", stdout: s[6].stdout, stderr: "", status: 0))
+        for dimm in region.dimms {
+            #expect(dimm.hints.prefix(region.usable).contains { afterLoop[$0] == 1 }, "DIMM \(dimm.handle): \(afterLoop)")
+        }
+    }
+
     // MARK: - fsync: virtio-pmem
 
     /// A plain file: the recipe is virtio-pmem, whose guest flush QEMU answers with fsync(2) of

@@ -28,6 +28,8 @@ extension EmulatedHost {
         var append = ""
         /// Seconds guest-run waits for the guest's boot and for each guest command before it fails (exit 125).
         var timeout = 180
+        /// The user QEMU runs as (guest-run --user); `nil`: root.
+        var user: String? = nil
     }
 
     /// One step's outcome; `where` is "guest" or "host".
@@ -49,6 +51,7 @@ extension EmulatedHost {
         if !guest.append.isEmpty { words += ["--append", guest.append] }
         for argument in guest.qemuArguments { words += ["--arg", argument] }
         if let file = guest.argumentsFile { words += ["--args", file] }
+        if let user = guest.user { words += ["--user", user] }
         for step in steps {
             switch step {
             case .guest(let command): words += ["--guest", command]
