@@ -188,12 +188,17 @@ import Testing
 
     // MARK: - passthrough through the flushhint node, QEMU unprivileged
 
-    /// Issue 20: the host boots without iomem=relaxed and loads the flushhint module; QEMU runs
-    /// as `vmm` (uid 1000, groups vmm and kvm, no capabilities), which can open /dev/kvm, the
-    /// dax node and /dev/flushhint/region0 through group kvm, and nothing else. The recipe maps
-    /// each hint page from the node; the guest's flush writes one usable hint of each host DIMM
-    /// (read back through the node), and 200 guest flushes move KVM's MMIO exits by 0.
-    @Test func unprivilegedQEMUMapsTheHintsThroughTheNode() throws {
+    /// Issue 20: the host boots without iomem=relaxed, loads the flushhint module and raises
+    /// lockdown (integrity) before `flushctl qemu`; QEMU runs as `vmm` (uid 1000, groups vmm and
+    /// kvm, no capabilities), which can open /dev/kvm, the dax node and /dev/flushhint/region0
+    /// through group kvm, and nothing else. The recipe maps each hint page from the node; the
+    /// guest's flush writes one usable hint of each host DIMM (read back through the node), and
+    /// 200 guest flushes move KVM's MMIO exits by 0 (read over QMP: lockdown refuses KVM's
+    /// debugfs files). Then region0 is disabled under the running guest: the module zaps the
+    /// mapping, and the guest's next flush stops its VM (KVM_RUN fails with EFAULT; QEMU keeps
+    /// running with the VM in `internal-error`, and the test quits it over QMP).
+    @Test(arguments: [EmulatedHost.Kernel.debian, .backports])
+    func unprivilegedQEMUMapsTheHintsThroughTheNode(kernel: EmulatedHost.Kernel) throws {
         let name = "guest-flushhint-devdax"
         let layout = try PlanLayout(scenario: PlanCheckFlushTests.planScenario(name))
         let region = try #require(layout.regions.first)
@@ -205,31 +210,50 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
         let peek = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
                                         needs: "gcc and libc6-dev (a static libc)")
-        let scenario = try EmulatedHost.scenario(basedOn: "plan/\(name)", in: work, binaries: [peek: "/usr/bin/hint-peek"])
+        let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static",
+                                           needs: "gcc and libc6-dev (a static libc)")
+        let scenario = try EmulatedHost.scenario(basedOn: "plan/\(name)", in: work,
+                                                 binaries: [peek: "/usr/bin/hint-peek", qmpTool: "/usr/bin/qmp"])
         let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"
+        let qmp = "/tmp/qmp/sock"
+        let exits = "qmp \(qmp) query-stats '{\"target\":\"vcpu\",\"providers\":[{\"provider\":\"kvm\",\"names\":[\"mmio_exits\"]}]}'"
         let steps: [EmulatedHost.Step] = [
             .host("grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status"),  // 0
             .host("hint-peek -z \(node) \(peekHints)"),                                   // 1
             .guest(deepFlush),                                                            // 2
             .host("hint-peek \(node) \(peekHints)"),                                      // 3
-            .host("hint-peek -z \(node) \(peekHints) && " + Self.exits),                  // 4
+            .host("hint-peek -z \(node) \(peekHints) && " + exits),                       // 4
             .guest(Self.loop(Self.flushes, deepFlush)),                                   // 5
-            .host("hint-peek \(node) \(peekHints); " + Self.exits),                       // 6
+            .host("hint-peek \(node) \(peekHints); " + exits),                            // 6
             .guest(Self.loop(Self.flushes, "devmem \(PlanHints.hex(control)) 64 1")),      // 7
-            .host(Self.exits),                                                            // 8
+            .host(exits),                                                                 // 8
+            // Controls: lockdown refuses /dev/mem and KVM's debugfs counters.
+            .host("hint-peek /dev/mem \(PlanHints.hex(hints[0])); cat /sys/kernel/debug/kvm/$GUEST_QEMU_PID-*/mmio_exits"), // 9
+            // The region goes under the running guest: its namespace, then the region (zap).
+            .host("ndctl disable-region region0; hint-peek \(node) \(PlanHints.hex(hints[0]))"), // 10
+            // The guest's next flush, a second after this command answered: the VM stops.
+            .guest("(sleep 1; \(deepFlush)) </dev/null >/dev/null 2>&1 &"),              // 11
+            .host("i=0; until qmp \(qmp) query-status | grep -q internal-error; do [ $i -lt 600 ] || break; i=$((i + 1)); usleep 100000; done; "
+                  + "qmp \(qmp) query-status; grep 'kvm run failed' $GUEST_WORK/qemu.log; qmp \(qmp) quit"), // 12
         ]
         var guest = Self.guest(out: "/tmp/vm")
         guest.user = "vmm"
+        guest.qemuArguments = ["-qmp", "unix:\(qmp),server=on,wait=off"]
         let boot = try EmulatedHost.boot(scenario: scenario, commands: [
-            "chgrp kvm /dev/kvm /dev/dax0.0 \(node) && chmod 660 /dev/kvm /dev/dax0.0 \(node) && ls -lL /dev/kvm /dev/dax0.0 /dev/flushctl/dax0.0/device \(node)",
+            "chgrp kvm /dev/kvm /dev/dax0.0 \(node) && chmod 660 /dev/kvm /dev/dax0.0 \(node) && mkdir -m 700 /tmp/qmp && chown vmm /tmp/qmp && "
+                + "mount -t securityfs securityfs /sys/kernel/security && echo integrity >/sys/kernel/security/lockdown && "
+                + "cat /sys/kernel/security/lockdown && ls -lL /dev/kvm /dev/dax0.0 /dev/flushctl/dax0.0/device \(node)",
             Self.qemu("/dev/dax0.0", out: "/tmp/vm"),
             EmulatedHost.guestRunCommand(guest, steps: steps),
-        ], guest: true, timeout: 600)
-        #expect(boot.results[0].status == 0, "\(boot.results[0].stdout)\(boot.results[0].stderr)")
+        ], guest: true, kernel: kernel, timeout: 600)
+        #expect(boot.results[0].status == 0 && boot.results[0].stdout.contains("[integrity]"),
+                "\(boot.results[0].stdout)\(boot.results[0].stderr)")
         #expect(!boot.append.contains("iomem=relaxed"))
+        #expect(kernel == .debian ? boot.kernelRelease.hasPrefix("6.1.") : boot.kernelRelease.hasPrefix("6.12."))
+        try #require(boot.results[1].status == 0, "flushctl qemu: \(boot.results[1].stdout)\(boot.results[1].stderr)")
         let run = try Self.guestRun(boot, index: 2, steps: steps.count)
         let s = run.steps
-        #expect(s.allSatisfy { $0.status == 0 }, "every step succeeds: \(s.enumerated().filter { $0.element.status != 0 })")
+        #expect(s.prefix(9).allSatisfy { $0.status == 0 }, "every step before the controls succeeds: \(s.enumerated().filter { $0.element.status != 0 })")
 
         // The recipe maps the node, for QEMU's user, not /dev/mem as root.
         let recipe = try PlanJSON.object(boot.results[1])
@@ -241,7 +265,7 @@ import Testing
 
         // QEMU ran as vmm, in kvm, with no capability.
         let status = s[0].stdout
-        print("unprivileged QEMU: \(status.split(separator: "\n").joined(separator: "; "))")
+        print("unprivileged QEMU (\(kernel.rawValue)): \(status.split(separator: "\n").joined(separator: "; "))")
         #expect(status.contains("Uid:\t1000\t1000\t1000\t1000"), "\(status)")
         #expect(status.split(separator: "\n").first { $0.hasPrefix("Groups:") }?.split(separator: "\t").dropFirst()
                     .flatMap { $0.split(separator: " ") }.contains("78") == true, "group kvm: \(status)")
@@ -253,16 +277,30 @@ import Testing
         PlanHints.expectOneHintPerDIMM(written: written, layout: layout, flushed: [0],
                                        reported: written.filter { $0.value == 1 }.map(\.key))
         // 200 guest flushes, no MMIO exit; the control's 200 stores each exit.
-        let e0 = try #require(Self.mmioExits(s[4].stdout), "\(s[4])")
-        let e1 = try #require(Self.mmioExits(s[6].stdout), "\(s[6])")
-        let e2 = try #require(Self.mmioExits(s[8].stdout), "\(s[8])")
-        print("unprivileged QEMU through \(node): mmio_exits \(e0) -> \(e1) over \(Self.flushes) flushes, -> \(e2) over \(Self.flushes) control stores")
+        let e0 = try #require(Self.qmpStatistic(s[4].stdout, "mmio_exits"), "\(s[4])")
+        let e1 = try #require(Self.qmpStatistic(s[6].stdout, "mmio_exits"), "\(s[6])")
+        let e2 = try #require(Self.qmpStatistic(s[8].stdout, "mmio_exits"), "\(s[8])")
+        print("unprivileged QEMU (\(kernel.rawValue)) through \(node), lockdown integrity: mmio_exits \(e0) -> \(e1) over \(Self.flushes) flushes, -> \(e2) over \(Self.flushes) control stores")
         #expect(e1 == e0, "KVM counted \(e1 - e0) MMIO exits over \(Self.flushes) guest flushes")
         #expect(e2 - e1 >= UInt64(Self.flushes), "control: \(e2 - e1) exits")
         let afterLoop = PlanHints.values(CommandResult(command: "", stdout: s[6].stdout, stderr: "", status: 0))
         for dimm in region.dimms {
             #expect(dimm.hints.prefix(region.usable).contains { afterLoop[$0] == 1 }, "DIMM \(dimm.handle): \(afterLoop)")
         }
+
+        // Lockdown held throughout: /dev/mem and KVM's debugfs counter are refused.
+        #expect(s[9].status != 0 && s[9].stderr.contains("hint-peek: /dev/mem: Operation not permitted")
+                    && s[9].stderr.components(separatedBy: "Operation not permitted").count == 3, "\(s[9])")
+
+        // The zap: the node refuses the disabled region, and the running guest's next flush
+        // stops its VM with KVM's EFAULT, as when its device-dax goes away.
+        print("region0 disabled under the guest (\(kernel.rawValue)): \(s[10].stdout)\(s[10].stderr)"
+              + "the guest's next flush: \(s[12].stdout)")
+        #expect((s[10].stdout + s[10].stderr).contains("disabled 1 region"), "\(s[10])")
+        #expect(s[10].status != 0 && s[10].stdout.contains("\(PlanHints.hex(hints[0])) Operation not permitted"),
+                "the node maps nothing of a disabled region: \(s[10])")
+        #expect(s[12].stdout.contains("\"status\": \"internal-error\""), "the VM stopped: \(s[12])")
+        #expect(s[12].stdout.contains("error: kvm run failed Bad address"), "KVM_RUN's EFAULT: \(s[12])")
     }
 
     // MARK: - fsync: virtio-pmem
@@ -415,6 +453,20 @@ import Testing
     }
 
     /// The number after `mmio_exits`.
+    /// A KVM vCPU statistic summed over the vCPUs, from `qmp SOCKET query-stats`'s answer.
+    static func qmpStatistic(_ text: String, _ name: String) -> UInt64? {
+        guard let data = text.split(separator: "\n").first(where: { $0.hasPrefix("{\"return\"") }).map({ Data($0.utf8) }),
+              let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let vcpus = answer["return"] as? [[String: Any]], !vcpus.isEmpty else { return nil }
+        var total: UInt64 = 0
+        for vcpu in vcpus {
+            guard let value = (vcpu["stats"] as? [[String: Any]])?.first(where: { $0["name"] as? String == name })?["value"]
+                    as? NSNumber else { return nil }
+            total += value.uint64Value
+        }
+        return total
+    }
+
     static func mmioExits(_ text: String) -> UInt64? {
         text.split(separator: "\n").lazy.compactMap { line -> UInt64? in
             let words = line.split(separator: " ")

@@ -27,6 +27,8 @@ import Testing
             PlanHints.zero(hints),
             "flushctl flush region0 --json",
             PlanHints.read(hints),
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json",
+            "flushctl nfit show /tmp/vm/nfit.aml --json",
         ], append: "iomem=relaxed")
 
         // The kernel claims exactly the pages of the hints it uses; the others are nobody's.
@@ -57,6 +59,20 @@ import Testing
         let flushed = try PlanJSON.object(r[5])
         PlanHints.expectOneHintPerDIMM(written: PlanHints.values(r[6]), layout: layout, flushed: [0],
                                        reported: PlanHints.addresses(in: flushed["result"] as? String ?? ""))
+
+        // qemu: the guest's NFIT names only hints in pages the recipe maps, the usable prefix of
+        // each DIMM; no guest hint points at an unbacked guest address (its store would exit).
+        let recipe = try PlanJSON.object(r[7])
+        #expect(recipe["method"] as? String == "passthrough", "\(recipe["reason"] ?? "")")
+        let mapped = (recipe["hint_pages"] as? [[String: Any]] ?? []).compactMap { PlanJSON.hex($0["guest_address"]) }
+        #expect(mapped.count == usablePages.count, "\(recipe["hint_pages"] ?? "")")
+        let subtables = try PlanJSON.object(r[8])["subtables"] as? [[String: Any]] ?? []
+        let guestHints = subtables.filter { $0["type"] as? Int == 6 }
+            .map { ($0["hint_addresses"] as? [String] ?? []).compactMap { PlanJSON.hex($0) } }
+        #expect(guestHints.map(\.count) == region.dimms.map { _ in region.usable }, "guest hints per DIMM: \(guestHints)")
+        for hint in guestHints.joined() {
+            #expect(mapped.contains { hint >= $0 && hint < $0 + 4096 }, "guest hint \(PlanHints.hex(hint)) in no mapped page \(mapped.map(PlanHints.hex))")
+        }
     }
 
     /// Three hints per DIMM: the third of each, alone in its own page, is never mapped.
