@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 // The package's one durable file replacement, for the topology cache (`flushctl refresh`, run as
-// root, read by everyone) and `flushctl nfit build -o`. Everything happens relative to one
+// root, read by everyone), `flushctl nfit build -o` and the files of `flushctl qemu --out`. Everything happens relative to one
 // descriptor of the directory, opened once, so a directory swapped for a link after the checks
 // is not followed; no name in it is followed either: the temporary file is created O_EXCL |
 // O_NOFOLLOW under a random name, the lock is opened O_NOFOLLOW, and renameat replaces the

@@ -1,3 +1,6 @@
 // FlushHint: the host library. Topology through libndctl (Topology.swift, TopologyReader.swift,
 // Ndctl/), flush hints joined to DIMMs and grouped into pages (FlushHintJoin.swift), the NFIT
-// read (NFITSource.swift), ndctl-style selection for `flushctl list` (ListQuery.swift).
+// read (NFITSource.swift), one snapshot of all of it (HostSnapshot.swift), ndctl-style selection
+// for `flushctl list` (ListQuery.swift); host facts, checks, plans, mapping, flushing and the
+// QEMU recipe (Planning/); the topology cache (Cache/); the JSON of list and plan (JSON/); and
+// `flushctl bench`'s measurement (Bench/).

@@ -1,7 +1,7 @@
 import NFIT
 import SystemPackage
 
-/// Where a snapshot's flush hints, and root's /dev/mem checks, came from.
+/// Where a snapshot's flush hints, and root's mapping checks, came from.
 public enum FactSource: Sendable, Equatable {
     /// Read from this host now: the NFIT, and the checks run by this process.
     case host

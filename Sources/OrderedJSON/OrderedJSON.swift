@@ -3,7 +3,7 @@
 /// flushctl prints JSON the way `ndctl` does: json-c's pretty printer, with two-space
 /// indentation, `"key":value` without spaces, and keys in a fixed, meaningful order.
 /// Foundation's `JSONEncoder` neither keeps key order nor prints this layout, so the
-/// commands build `JSONValue` trees and print them with ``JSONValue/prettyPrinted()``.
+/// flushctl builds `JSONValue` trees and prints them with ``JSONValue/prettyPrinted()``.
 public indirect enum JSONValue: Equatable, Sendable {
     /// An object: key/value pairs in the order they are printed.
     case object([(String, JSONValue)])
@@ -43,7 +43,8 @@ extension JSONValue {
     ///
     /// Inlinable so that callers get it specialised for their integer type: unspecialised, the
     /// `BinaryInteger` calls look up conformances and associated types at run time, which costs
-    /// more than the whole JSON of `flushctl list` under an emulator (docs/performance.md).
+    /// more than the whole JSON of `flushctl list` under an emulator (measured with callgrind in
+    /// November 2026; see the git history of docs/performance.md).
     @inlinable
     public static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {
         if let signed = Int64(exactly: value) { return .int(signed) }

@@ -5,7 +5,8 @@ import OrderedJSON
 import Glibc
 #endif
 
-/// `flushctl check [REGION]`: can this host map flush-hint pages from /dev/mem, and safely?
+/// `flushctl check [REGION]`: can this host map flush-hint pages (through the flushhint node or
+/// from /dev/mem), and safely?
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",

@@ -4,7 +4,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// What a refresh learned from the host: the snapshot, root's /dev/mem checks of every region
+/// What a refresh learned from the host: the snapshot, root's mapping checks of every region
 /// that could pass through, and the plan of every enabled region's device-dax and fsdax backend.
 /// ``TopologyCache/encode(_:generation:snapshotBootTime:)`` turns it into the cache document.
 public struct CacheContents: Sendable {

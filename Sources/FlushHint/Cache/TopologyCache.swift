@@ -4,8 +4,9 @@ import Glibc
 #endif
 
 // The topology cache: what `flushctl refresh` (run as root, from udev) learned, for the
-// unprivileged `list` and `plan`. The document itself is formatted by the command (it owns
-// the JSON printer); this file reads the parts a reader needs back, tells a stale cache from
+// unprivileged `list` and `plan`. The document is encoded in this module
+// (``TopologyCache/encode(_:generation:snapshotBootTime:)`` in Refresh.swift, with the list and
+// plan JSON of JSON/); this file reads the parts a reader needs back, tells a stale cache from
 // a fresh one, and writes a new document atomically under a lock.
 
 

@@ -32,8 +32,9 @@ public struct PlanReport: Sendable {
     }
 }
 
-/// Reads the host and runs the pure planning functions on what it found. This is the only
-/// part of planning that needs a real host; the commands call it and only format.
+/// Reads the host and runs the pure planning functions on what it found (with
+/// ``HostSnapshot`` and ``BackendProbe``, the part of planning that needs a real host); the
+/// commands call it and format its report.
 public enum HostPlanning {
     /// Whether a plan for `facts` could pass through, so its checks matter: the region is
     /// enabled and every DIMM has hints (refresh runs them once per such region).
