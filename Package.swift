@@ -54,7 +54,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // The command; it only parses arguments and formats.
+        // The command: parses arguments, formats the library's models, and writes what `qemu`
+        // and `nfit build` produce.
         .executableTarget(
             name: "flushctl",
             dependencies: [

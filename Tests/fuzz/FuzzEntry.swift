@@ -5,8 +5,9 @@
 // The same input is also read as a layout spec (JSON): the hand-written JSON reader and the
 // builder must not trap, and a table they build must decode (with no warning but the one for
 // a "hints": [] structure older kernels refuse) and round-trip.
-// The hints-only scan `flushctl list`, plan and refresh use (NFITTable.deviceHints) must agree
-// with the full decoder on every input: the same hints per handle, or the same error.
+// NFITTable.deviceHints (what `flushctl list`, plan and refresh use; built on the full decoder)
+// must agree with the decoded table's own flush hint structures on every input: the same hints
+// per handle, or the same error.
 // Any failure calls abort(), which libFuzzer reports as a crash and saves the input.
 
 #if canImport(Glibc)
