@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlushHint
+import FlushBench
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+@testable import FlushBench
 @testable import FlushHint
 
 /// The pure parts of flushctl bench: percentiles, ratios, sizes, bounds, targets, and the

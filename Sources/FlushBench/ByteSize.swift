@@ -1,3 +1,4 @@
+import FlushHint
 /// Parses sizes as flushctl options take them: a number of bytes with an optional binary
 /// suffix `K`, `M`, `G` (KiB, MiB, GiB; `k`/`KiB`/`KB` accepted too), such as `4K` or `2M`.
 public enum ByteSize {

@@ -1,3 +1,4 @@
+import FlushHint
 import Histogram
 
 /// The latency distribution of one flush method: percentiles from an HDR histogram

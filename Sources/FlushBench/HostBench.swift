@@ -1,3 +1,4 @@
+import FlushHint
 import SystemPackage
 #if canImport(Glibc)
 import Glibc

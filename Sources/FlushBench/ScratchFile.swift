@@ -1,3 +1,4 @@
+import FlushHint
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)

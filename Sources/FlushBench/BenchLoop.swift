@@ -1,3 +1,4 @@
+import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
