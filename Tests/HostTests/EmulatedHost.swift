@@ -59,11 +59,20 @@ enum EmulatedHost {
             defer { bootLock.unlock() }
             (status, _, errorText) = try runScript(arguments)
             // KVM nested in QEMU's TCG has frozen the whole emulated host now and then (cause
-            // unknown; docs/emulated-host.md, Known limits): a boot with a guest that timed out
-            // is the emulator's failure, not flushctl's, and is tried once more, saying so.
-            if guest && status == 125 && errorText.contains("QEMU timed out") {
-                FileHandleStandardError.write("EmulatedHost: the emulated host with a guest timed out; booting it once more\n\(errorText)")
+            // unknown; docs/emulated-host.md, Known limits): a boot with a guest that froze (its
+            // heartbeat stopped: found within minutes) or timed out is the emulator's failure, not
+            // flushctl's, and is booted again, saying so: up to three boots in all after freezes,
+            // two after a timeout (which costs the whole --timeout).
+            var boots = 1
+            func emulatorFailed() -> Bool {
+                guard guest && status == 125 else { return false }
+                return (boots < 3 && errorText.contains("the emulated host froze"))
+                    || (boots < 2 && errorText.contains("QEMU timed out"))
+            }
+            while emulatorFailed() {
+                FileHandleStandardError.write("EmulatedHost: boot \(boots) of the emulated host with a guest failed; booting it again\n\(errorText)")
                 (status, _, errorText) = try runScript(arguments)
+                boots += 1
             }
         }
         guard status == 0 else {
