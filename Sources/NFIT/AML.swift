@@ -68,22 +68,41 @@ public struct ACPISSDT: Sendable, Equatable {
     ///   handle listed twice.
     public static func nvdimmRoot(handles: [UInt32], oemID: String = "FLUSHC", oemTableID: String = "FLUSHCTL",
                                   oemRevision: UInt32 = 1) throws(AMLEncodeError) -> ACPISSDT {
+        var children: [AMLObject] = [
+            .name("_HID", .string("ACPI0012")),
+            .constantMethod("_STA", .integer(0x0F)),
+        ]
+        for device in try NVDIMMDevice.children(handles: handles) {
+            children.append(.device(device.name, [.name("_ADR", .integer(UInt64(device.handle)))]))
+        }
+        let header = ACPITableHeader(signature: "SSDT", revision: 2, oemID: oemID, oemTableID: oemTableID,
+                                     oemRevision: oemRevision)
+        return ACPISSDT(header: header, objects: [.scope("\\_SB", [.device("NVDR", children)])])
+    }
+}
+
+/// One DIMM's device under the NVDIMM root device of ``ACPISSDT/nvdimmRoot(handles:oemID:oemTableID:oemRevision:)``.
+public struct NVDIMMDevice: Sendable, Equatable {
+    /// `NVnn`, nn its index in hex.
+    public var name: String
+    /// Its `_ADR`: the DIMM's NFIT device handle.
+    public var handle: UInt32
+    /// Its full ACPI path, `\_SB.NVDR.NVnn`.
+    public var path: String { "\\_SB.NVDR." + name }
+
+    /// The root device's children for `handles`, in order.
+    ///
+    /// - Throws: ``AMLEncodeError`` for more than 256 DIMMs (the names run out) or a handle
+    ///   listed twice.
+    public static func children(handles: [UInt32]) throws(AMLEncodeError) -> [NVDIMMDevice] {
         guard handles.count <= 256 else { throw AMLEncodeError("\(handles.count) DIMMs; the NVDIMM root device names at most 256 (NV00-NVFF)") }
         if let twice = handles.enumerated().first(where: { handles[..<$0.offset].contains($0.element) }) {
             throw AMLEncodeError("handle \(hex(twice.element)) is listed twice; each DIMM needs its own _ADR")
         }
         let digits = Array("0123456789ABCDEF")
-        var children: [AMLObject] = [
-            .name("_HID", .string("ACPI0012")),
-            .constantMethod("_STA", .integer(0x0F)),
-        ]
-        for (i, handle) in handles.enumerated() {
-            let name = "NV" + String(digits[i >> 4]) + String(digits[i & 0xF])
-            children.append(.device(name, [.name("_ADR", .integer(UInt64(handle)))]))
+        return handles.enumerated().map { i, handle in
+            NVDIMMDevice(name: "NV" + String(digits[i >> 4]) + String(digits[i & 0xF]), handle: handle)
         }
-        let header = ACPITableHeader(signature: "SSDT", revision: 2, oemID: oemID, oemTableID: oemTableID,
-                                     oemRevision: oemRevision)
-        return ACPISSDT(header: header, objects: [.scope("\\_SB", [.device("NVDR", children)])])
     }
 }
 

@@ -93,16 +93,8 @@ struct QemuCommand: ParsableCommand {
     /// Writes the recipe's files durably (temporary file, fsync, rename, directory fsync)
     /// into `directory`, made if missing; returns their paths.
     private func write(_ recipe: QemuRecipe, to directory: String) throws -> [(key: String, path: String)] {
-        var files: [(key: String, name: String, bytes: [UInt8])] = []
-        if let layout = recipe.guestNFIT {
-            files.append(("nfit", QemuRecipe.nfitFile, try layout.makeTable().encode()))
-        }
-        if let ssdt = recipe.ssdt {
-            files.append(("ssdt", QemuRecipe.ssdtFile, try ssdt.encode()))
-        }
-        files.append(("args", QemuRecipe.argumentsFile, Array(recipe.arguments.map { $0 + "\n" }.joined().utf8)))
         let dir = try openDirectory(directory)
-        for file in files {
+        for file in recipe.files {
             let kind: DirectoryEntryKind
             do { kind = try dir.kind(of: file.name) } catch { throw NFITCommandError(error) }
             switch kind {
@@ -111,7 +103,7 @@ struct QemuCommand: ParsableCommand {
             }
             do { try dir.replace(file.name, with: file.bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
         }
-        return files.map { ($0.key, dir.pathOf($0.name)) }
+        return recipe.files.map { ($0.key, dir.pathOf($0.name)) }
     }
 }
 
@@ -188,10 +180,9 @@ func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
     members.append(("qemu_args", .array(recipe.arguments.map { .string($0) })))
     if let source = recipe.capabilitiesSource { members.append(("platform_capabilities_from", .string(source.rawValue))) }
     if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(layout))) }
-    if let ssdt = recipe.ssdt, case .scope(_, let devices)? = ssdt.objects.first, case .device(_, let children)? = devices.first {
-        members.append(("guest_dimm_devices", .array(children.compactMap { child -> JSONValue? in
-            guard case .device(let name, let objects) = child, case .name("_ADR", .integer(let handle))? = objects.first else { return nil }
-            return .object([("path", .string("\\_SB.NVDR.\(name)")), ("adr", .integer(handle))])
+    if !recipe.guestDIMMDevices.isEmpty {
+        members.append(("guest_dimm_devices", .array(recipe.guestDIMMDevices.map {
+            .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])
         })))
     }
     members.append(("requirements", .array(recipe.requirements.map { .string($0) })))

@@ -127,8 +127,11 @@ struct QemuRecipeTests {
         // nmem0's hints are in the host page 0x37fff000, mapped second: guest page 0x100001000.
         #expect(table.flushHintAddresses == [0x0001: [0x1_0000_1000, 0x1_0000_1040], 0x0101: [0x1_0000_0000, 0x1_0000_0040]])
         #expect(table.platformCapabilities?.capabilities == [.memoryControllerFlushOnPowerLoss])
-        let ssdt = try #require(recipe.ssdt)
-        #expect(ssdt == (try ACPISSDT.nvdimmRoot(handles: [0x0001, 0x0101])))
+        #expect(recipe.files.map(\.key) == ["nfit", "ssdt", "args"])
+        #expect(recipe.files[0].bytes == (try table.encode()))
+        #expect(recipe.files[1].bytes == (try ACPISSDT.nvdimmRoot(handles: [0x0001, 0x0101]).encode()))
+        #expect(recipe.guestDIMMDevices.map(\.path) == ["\\_SB.NVDR.NV00", "\\_SB.NVDR.NV01"])
+        #expect(recipe.guestDIMMDevices.map(\.handle) == [0x0001, 0x0101])
     }
 
     @Test func passthroughAbove4GiBFollowsTheRAM() throws {
@@ -233,7 +236,9 @@ struct QemuRecipeTests {
             "-object", "memory-backend-file,id=pm0,mem-path=/var/lib/vm/pmem.img,size=0x10000000,share=on",
             "-device", "virtio-pmem-pci,memdev=pm0,id=vp0,memaddr=0x180000000",
         ])
-        #expect(recipe.guestNFIT == nil && recipe.ssdt == nil)
+        #expect(recipe.guestNFIT == nil && recipe.guestDIMMDevices.isEmpty)
+        #expect(recipe.files.map(\.key) == ["args"])
+        #expect(recipe.files[0].bytes == Array(recipe.arguments.map { $0 + "\n" }.joined().utf8))
         #expect(!recipe.arguments.contains { $0.hasPrefix("nvdimm") })
         #expect(recipe.memoryOption == "-m 4G,slots=1,maxmem=5G")
         #expect(recipe.minimumQEMU == "4.1")

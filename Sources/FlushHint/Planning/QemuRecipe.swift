@@ -123,6 +123,17 @@ public struct QemuPmem: Sendable, Equatable {
     public var device: QemuPmemDevice
 }
 
+/// A file the recipe's options name (`-acpitable file=`, the arguments file), with its bytes,
+/// made once with the recipe: whoever writes it writes these.
+public struct QemuRecipeFile: Sendable, Equatable {
+    /// What it is, as `flushctl qemu --json` names it: `nfit`, `ssdt` or `args`.
+    public var key: String
+    /// Its name in the request's directory.
+    public var name: String
+    /// Its contents.
+    public var bytes: [UInt8]
+}
+
 /// Where the guest's platform capabilities came from.
 public enum QemuCapabilitiesSource: String, Sendable, Equatable {
     /// Copied from the host NFIT's platform capabilities structure (its effective bits).
@@ -152,8 +163,12 @@ public struct QemuRecipe: Sendable, Equatable {
     public var guestNFIT: NFITLayout?
     /// Where the NFIT's platform capabilities came from, when there is an NFIT.
     public var capabilitiesSource: QemuCapabilitiesSource?
-    /// The guest's SSDT (`ssdt.aml`): the NVDIMM root device and one child per guest DIMM.
-    public var ssdt: ACPISSDT?
+    /// The guest DIMMs' devices under the NVDIMM root device of the guest's SSDT (`ssdt.aml`),
+    /// in the NFIT's order; empty without an NFIT.
+    public var guestDIMMDevices: [NVDIMMDevice]
+    /// The files to write into the request's directory: `nfit.aml` and `ssdt.aml` for
+    /// passthrough and none, and always `qemu.args` (one argument per line).
+    public var files: [QemuRecipeFile]
     /// `-m …,slots=` : memory slots the DIMMs need.
     public var slots: Int
     /// `-m …,maxmem=`: the least maximum memory that makes room for the devices.
@@ -219,7 +234,8 @@ public struct QemuRecipe: Sendable, Equatable {
             args += ["-device", "virtio-pmem-pci,memdev=pm0,id=vp0,memaddr=\(hex(base))"]
             return QemuRecipe(
                 method: .fsync, machine: request.machine, guestRAM: request.guestRAM, deviceMemoryBase: deviceBase,
-                hintPages: [], pmem: pmem, guestNFIT: nil, capabilitiesSource: nil, ssdt: nil, slots: 1,
+                hintPages: [], pmem: pmem, guestNFIT: nil, capabilitiesSource: nil, guestDIMMDevices: [],
+                files: [argumentsFile(args)], slots: 1,
                 maxmem: try maxmem(request, deviceBase: deviceBase, slots: 1, devices: [(base, backend.size)]),
                 minimumQEMU: "4.1", arguments: args,
                 requirements: common(request, deviceBase: deviceBase) + [
@@ -262,9 +278,17 @@ public struct QemuRecipe: Sendable, Equatable {
         let (caps, source) = guestCapabilities(capabilities, domain: plan.persistenceDomain)
         let layout = NFITLayout(regions: [NFITLayout.Region(base: base, size: backend.size, dimms: guestDIMMs)],
                                 platformCapabilities: caps)
-        do { _ = try layout.makeTable() } catch { throw .guestNFIT(error.description) }
-        let ssdt: ACPISSDT
-        do { ssdt = try ACPISSDT.nvdimmRoot(handles: guestDIMMs.map(\.handle)) } catch { throw .guestSSDT(error.description) }
+        let nfit: [UInt8]
+        do {
+            let table: NFITTable
+            do { table = try layout.makeTable() } catch { throw .guestNFIT(error.description) }
+            do { nfit = try table.encode() } catch { throw .guestNFIT(error.description) }
+        }
+        let ssdt: [UInt8], devices: [NVDIMMDevice]
+        do {
+            ssdt = try ACPISSDT.nvdimmRoot(handles: guestDIMMs.map(\.handle)).encode()
+            devices = try NVDIMMDevice.children(handles: guestDIMMs.map(\.handle))
+        } catch { throw .guestSSDT(error.description) }
 
         var args: [String] = []
         for (i, page) in pages.enumerated() {
@@ -304,7 +328,10 @@ public struct QemuRecipe: Sendable, Equatable {
         ]
         return QemuRecipe(
             method: plan.method, machine: request.machine, guestRAM: request.guestRAM, deviceMemoryBase: deviceBase,
-            hintPages: pages, pmem: pmem, guestNFIT: layout, capabilitiesSource: source, ssdt: ssdt, slots: slots,
+            hintPages: pages, pmem: pmem, guestNFIT: layout, capabilitiesSource: source, guestDIMMDevices: devices,
+            files: [QemuRecipeFile(key: "nfit", name: nfitFile, bytes: nfit), QemuRecipeFile(key: "ssdt", name: ssdtFile, bytes: ssdt),
+                    argumentsFile(args)],
+            slots: slots,
             maxmem: try maxmem(request, deviceBase: deviceBase, slots: slots,
                                devices: pages.map { ($0.guestAddress, FlushHintPage.pageSize) } + [(base, backend.size)]),
             minimumQEMU: plan.method == .passthrough ? "8.1" : "3.1", arguments: args, requirements: requirements)
@@ -412,6 +439,11 @@ public struct QemuRecipe: Sendable, Equatable {
 
     static func common(_ request: QemuRequest, deviceBase: UInt64) -> [String] {
         ["-machine \(request.machine.rawValue) with -m \(sizeText(request.guestRAM)) and default max-ram-below-4g: the addresses assume QEMU's device memory at \(hex(deviceBase)); with other RAM, run flushctl qemu again with --guest-ram."]
+    }
+
+    /// `qemu.args`: `arguments`, one per line.
+    static func argumentsFile(_ arguments: [String]) -> QemuRecipeFile {
+        QemuRecipeFile(key: "args", name: argumentsFile, bytes: Array(arguments.map { $0 + "\n" }.joined().utf8))
     }
 
     /// `memory-backend-file,id=…,mem-path=…[,offset=…],size=…,share=on[,align=…]`.
