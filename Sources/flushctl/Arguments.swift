@@ -121,3 +121,23 @@ extension QemuMachine: ArgumentValue {
         self = machine
     }
 }
+
+/// A namespace mode by any of ndctl's names (`list --mode`).
+extension NamespaceMode: ArgumentValue {
+    init(argument text: String, option: String) throws(ArgumentError) {
+        guard let mode = NdctlFilter.namespaceMode(text) else {
+            throw ArgumentError("invalid namespace mode \"\(text)\": must be fsdax, sector, devdax or raw")
+        }
+        self = mode
+    }
+}
+
+/// `pmem` or `blk` (`list --type`).
+extension RegionType: ArgumentValue {
+    init(argument text: String, option: String) throws(ArgumentError) {
+        guard let type = RegionType(rawValue: text) else {
+            throw ArgumentError("unknown region type \"\(text)\": must be \"pmem\" or \"blk\"")
+        }
+        self = type
+    }
+}

@@ -22,6 +22,8 @@ import TestSupport
         (["plan", "IMG", "--guest-region", "1:x", "--guest-base", "0x1000"],
          "flushctl plan: error: --guest-region '1:x' is not BASE:SIZE (0x… or decimal numbers)"),
         (["plan", "IMG", "--guest-region", "1:2"], "flushctl plan: error: --guest-region needs --guest-base (where the hint pages go)"),
+        (["list", "-t", "nvme"], #"flushctl list: error: unknown region type "nvme": must be "pmem" or "blk""#),
+        (["list", "--mode", "bogus"], #"flushctl list: error: invalid namespace mode "bogus": must be fsdax, sector, devdax or raw"#),
     ])
     func badInputIsOneLineAndExitTwo(arguments: [String], line: String) throws {
         let dir = try Support.temporaryDirectory()
@@ -76,11 +78,13 @@ import TestSupport
         #expect(try GuestRAM(argument: "512", option: "--guest-ram").bytes == 512 << 20)
         #expect(try GuestRAM(argument: "1", option: "--guest-ram").description == "1M")
         #expect(try QemuMachine(argument: "q35", option: "--machine") == .q35)
+        #expect(try NamespaceMode(argument: "memory", option: "--mode") == .fsdax)
+        #expect(try RegionType(argument: "blk", option: "--type") == .blk)
         do {
-            _ = try QemuMachine(argument: "PC", option: "--machine")
-            Issue.record("PC parsed")
+            _ = try RegionType(argument: "PMEM", option: "--type")
+            Issue.record("PMEM parsed")
         } catch {
-            #expect(error.description == "--machine 'PC' is not pc or q35")
+            #expect(error.description == #"unknown region type "PMEM": must be "pmem" or "blk""#)
             #expect(error.command == nil)
         }
     }
