@@ -93,7 +93,7 @@ let package = Package(
         // fsync-bench's own code (@testable).
         .testTarget(name: "FsyncBenchTests", dependencies: ["fsync-bench"]),
         // The flushctl command: its own code (@testable), and the built binary run as a program.
-        .testTarget(name: "FlushctlTests", dependencies: ["flushctl", "FlushHint", "NFIT", "TestSupport"]),
+        .testTarget(name: "FlushctlTests", dependencies: ["flushctl", "FlushHint", "FlushBench", "NFIT", "TestSupport"]),
         .testTarget(name: "HostTests"),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlushBench
 import FlushHint
 
 // The values flushctl's options take, each parsed in one place, and how bad input found while
@@ -119,6 +120,17 @@ extension QemuMachine: ArgumentValue {
             throw ArgumentError("\(option) '\(text)' is not pc or q35")
         }
         self = machine
+    }
+}
+
+/// Bytes with an optional K, M or G (`bench --dirty`).
+extension ByteSize: ArgumentValue {
+    init(argument text: String, option: String) throws(ArgumentError) {
+        do {
+            self.init(bytes: try ByteSize.parse(text))
+        } catch {
+            throw ArgumentError(error.description)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlushBench
 import FlushHint
 import Foundation
 import Testing
@@ -24,6 +25,10 @@ import TestSupport
         (["plan", "IMG", "--guest-region", "1:2"], "flushctl plan: error: --guest-region needs --guest-base (where the hint pages go)"),
         (["list", "-t", "nvme"], #"flushctl list: error: unknown region type "nvme": must be "pmem" or "blk""#),
         (["list", "--mode", "bogus"], #"flushctl list: error: invalid namespace mode "bogus": must be fsdax, sector, devdax or raw"#),
+        (["bench", "--dirty", "4X"], "flushctl bench: error: size '4X' has an unknown suffix 'X' (use K, M or G)"),
+        (["bench", "--dirty", "9999999999999G"], "flushctl bench: error: size '9999999999999G' is too large"),
+        (["bench", "--dirty", "0"], "flushctl bench: error: --dirty 0 is out of range (1 byte to 1G)"),
+        (["bench", "--duration", "0"], "flushctl bench: error: --duration 0.0 is out of range (more than 0, at most 3600 seconds)"),
     ])
     func badInputIsOneLineAndExitTwo(arguments: [String], line: String) throws {
         let dir = try Support.temporaryDirectory()
@@ -48,6 +53,7 @@ import TestSupport
     /// text does, as argument-parser shows the others'.
     @Test(arguments: [
         (["qemu", "--help"], ["K, M, G or T (a bare number is MiB, as for -m).\n                          (default: 1G)", "pc or q35. (default: pc)"]),
+        (["bench", "--help"], ["(K, M, G suffixes). (default: 4K)"]),
     ])
     func helpShowsDefaults(arguments: [String], texts: [String]) throws {
         let r = try Support.run(try Support.flushctl(), arguments)
@@ -78,6 +84,7 @@ import TestSupport
         #expect(try GuestRAM(argument: "512", option: "--guest-ram").bytes == 512 << 20)
         #expect(try GuestRAM(argument: "1", option: "--guest-ram").description == "1M")
         #expect(try QemuMachine(argument: "q35", option: "--machine") == .q35)
+        #expect(try ByteSize(argument: "2M", option: "--dirty") == ByteSize(bytes: 2 << 20))
         #expect(try NamespaceMode(argument: "memory", option: "--mode") == .fsdax)
         #expect(try RegionType(argument: "blk", option: "--type") == .blk)
         do {
