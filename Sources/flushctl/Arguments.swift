@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlushBench
 import FlushHint
+import NFIT
 
 // The values flushctl's options take, each parsed in one place, and how bad input found while
 // the arguments are parsed is reported.
@@ -63,23 +64,14 @@ extension ArgumentHelp {
     }
 }
 
-/// An address or a size, `0x…` or decimal (`--guest-base`).
+/// An address or a size, `0x…` or decimal, as the NFIT layout takes them (`--guest-base`).
 extension UInt64: ArgumentValue {
     init(argument text: String, option: String) throws(ArgumentError) {
-        guard let value = parseAddress(text) else {
+        guard let value = parseLayoutNumber(text, as: UInt64.self) else {
             throw ArgumentError("\(option) '\(text)' is not a number (use 0x… or decimal)")
         }
         self = value
     }
-}
-
-/// Parses `0x…` hexadecimal or decimal into a 64-bit address.
-private func parseAddress(_ text: String) -> UInt64? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") {
-        let digits = text.dropFirst(2)
-        return digits.isEmpty ? nil : UInt64(digits, radix: 16)
-    }
-    return UInt64(text)
 }
 
 /// A guest physical range given as `BASE:SIZE` (`--guest-region`).
@@ -89,7 +81,8 @@ struct GuestRange: ArgumentValue {
 
     init(argument text: String, option: String) throws(ArgumentError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let base = parseAddress(String(parts[0])), let size = parseAddress(String(parts[1])) else {
+        guard parts.count == 2, let base = parseLayoutNumber(String(parts[0]), as: UInt64.self),
+              let size = parseLayoutNumber(String(parts[1]), as: UInt64.self) else {
             throw ArgumentError("\(option) '\(text)' is not BASE:SIZE (0x… or decimal numbers)")
         }
         self.base = base

@@ -79,6 +79,8 @@ import TestSupport
         #expect(try UInt64(argument: "0x1000", option: "--guest-base") == 0x1000)
         #expect(try UInt64(argument: "4096", option: "--guest-base") == 4096)
         #expect(throws: ArgumentError.self) { try UInt64(argument: "18446744073709551616", option: "--guest-base") }
+        // As in a layout, a sign is not part of a number.
+        #expect(throws: ArgumentError.self) { try UInt64(argument: "+4096", option: "--guest-base") }
         let range = try GuestRange(argument: "0x100000000:0x40000000", option: "--guest-region")
         #expect(range.base == 1 << 32 && range.size == 1 << 30)
         #expect(try GuestRAM(argument: "512", option: "--guest-ram").bytes == 512 << 20)
