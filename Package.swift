@@ -83,14 +83,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "NFITTests", dependencies: ["NFIT"], resources: [.copy("Fixtures")]),
+        // What NFITTests and FlushctlTests share: the iasl fixtures, running iasl and the built
+        // flushctl, temporary directories.
+        .target(name: "TestSupport", path: "Tests/TestSupport", resources: [.copy("Fixtures")]),
+        .testTarget(name: "NFITTests", dependencies: ["NFIT", "TestSupport"]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "FlushBench", "NFIT"]),
         .testTarget(name: "FsyncFallbackTests", dependencies: ["FsyncFallback"]),
         // fsync-bench's own code (@testable).
         .testTarget(name: "FsyncBenchTests", dependencies: ["fsync-bench"]),
-        // The flushctl command's own code (@testable): nfit build -o through the durable writer.
-        .testTarget(name: "FlushctlTests", dependencies: ["flushctl"]),
+        // The flushctl command: its own code (@testable), and the built binary run as a program.
+        .testTarget(name: "FlushctlTests", dependencies: ["flushctl", "FlushHint", "FlushBench", "NFIT", "TestSupport"]),
         .testTarget(name: "HostTests"),
     ]
 )

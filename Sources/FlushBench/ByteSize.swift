@@ -1,7 +1,16 @@
 import FlushHint
-/// Parses sizes as flushctl options take them: a number of bytes with an optional binary
-/// suffix `K`, `M`, `G` (KiB, MiB, GiB; `k`/`KiB`/`KB` accepted too), such as `4K` or `2M`.
-public enum ByteSize {
+/// A size as flushctl options take them: a number of bytes with an optional binary suffix `K`,
+/// `M`, `G` (KiB, MiB, GiB; `k`/`KiB`/`KB` accepted too), such as `4K` or `2M`.
+public struct ByteSize: Sendable, Equatable, CustomStringConvertible {
+    /// The number of bytes.
+    public var bytes: Int
+
+    /// A size of `bytes`.
+    public init(bytes: Int) { self.bytes = bytes }
+
+    /// The size the short way (``format(_:)``).
+    public var description: String { Self.format(bytes) }
+
     /// Why a size was refused.
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The one-line message.

@@ -28,13 +28,22 @@ public struct ListOptions: Sendable, Equatable {
     public var dimm: String?
     /// `-n`: namespace filter (`namespaceX.Y` or `X.Y`).
     public var namespace: String?
-    /// `-t`: region type filter (`pmem` or `blk`).
-    public var type: String?
-    /// `-m`: namespace mode filter (`fsdax`/`memory`, `sector`/`safe`, `devdax`/`dax`, `raw`).
-    public var mode: String?
+    /// `-t`: region type filter.
+    public var type: RegionType?
+    /// `-m`: namespace mode filter (named as ``NdctlFilter/namespaceMode(_:)`` reads it).
+    public var mode: NamespaceMode?
 
-    /// Options with nothing selected (`flushctl list` alone).
-    public init() {}
+    /// Options as given; with nothing selected, `flushctl list` alone.
+    public init(buses: Bool = false, dimms: Bool = false, regions: Bool = false, namespaces: Bool = false,
+                idle: Bool = false, configured: Bool = false, deviceDax: Bool = false, human: Bool = false,
+                verbose: Int = 0, bus: String? = nil, region: String? = nil, dimm: String? = nil,
+                namespace: String? = nil, type: RegionType? = nil, mode: NamespaceMode? = nil) {
+        self.buses = buses; self.dimms = dimms; self.regions = regions; self.namespaces = namespaces
+        self.idle = idle; self.configured = configured; self.deviceDax = deviceDax; self.human = human
+        self.verbose = verbose
+        self.bus = bus; self.region = region; self.dimm = dimm; self.namespace = namespace
+        self.type = type; self.mode = mode
+    }
 
     /// The options after ndctl's defaulting: with none of `-BDRN`, a `-b`/`-r`/`-d` filter turns
     /// on its object type, and namespaces are listed when nothing else is; `-v` levels add
@@ -45,7 +54,7 @@ public struct ListOptions: Sendable, Equatable {
             o.buses = o.bus != nil
             o.regions = o.region != nil
             o.dimms = o.dimm != nil
-            if o.deviceDax && o.mode == nil { o.mode = "dax" }
+            if o.deviceDax && o.mode == nil { o.mode = .devdax }
         }
         if o.verbose >= 3 { o.idle = true }
         if o.verbose >= 2 { o.dimms = true; o.buses = true; o.regions = true }
@@ -53,14 +62,6 @@ public struct ListOptions: Sendable, Equatable {
         if !(o.buses || o.dimms || o.regions || o.namespaces) { o.namespaces = true }
         return o
     }
-}
-
-/// Why a list request is invalid (before anything is read).
-public struct ListOptionError: Error, Equatable, CustomStringConvertible {
-    /// One line naming the option and the bad value.
-    public var description: String
-    /// An error with the given message.
-    public init(_ description: String) { self.description = description }
 }
 
 /// What `flushctl list` prints, nested as `ndctl list` nests it; the command only formats it.
@@ -108,24 +109,8 @@ extension Topology {
     /// region and namespace matching `-d`, `-r`, `-n`; a DIMM when it matches `-d` and belongs to
     /// a region matching `-r` and one holding a namespace matching `-n`; and so on. Disabled
     /// DIMMs and regions and inactive namespaces only with `-i` (or `-c`).
-    ///
-    /// - Throws: ``ListOptionError`` for an unknown `-t` type or `-m` mode.
-    public func listing(_ requested: ListOptions) throws(ListOptionError) -> Listing {
+    public func listing(_ requested: ListOptions) -> Listing {
         let o = requested.resolved()
-        var regionType: RegionType?
-        if let t = o.type {
-            guard let parsed = RegionType(rawValue: t) else {
-                throw ListOptionError("unknown region type \"\(t)\": must be \"pmem\" or \"blk\"")
-            }
-            regionType = parsed
-        }
-        var mode: NamespaceMode?
-        if let m = o.mode {
-            guard let parsed = NdctlFilter.namespaceMode(m) else {
-                throw ListOptionError("invalid namespace mode \"\(m)\": must be fsdax, sector, devdax or raw")
-            }
-            mode = parsed
-        }
         let includeDisabled = o.idle || o.configured
 
         var listing = Listing(options: o)
@@ -166,7 +151,7 @@ extension Topology {
                       NdctlFilter.isAll(o.namespace) || region.namespaces.contains(where: {
                           NdctlFilter.matchesNamespace(o.namespace, $0, regionID: region.id) })
                 else { continue }
-                if let regionType, region.type != regionType { continue }
+                if let type = o.type, region.type != type { continue }
                 // ndctl walks the namespaces of a disabled region it does not list, but they
                 // are inactive, so without -i/-c none of them is listed either.
                 let listRegion = o.regions && (includeDisabled || region.enabled)
@@ -176,7 +161,7 @@ extension Topology {
                 if o.namespaces {
                     for ns in region.namespaces {
                         guard NdctlFilter.matchesNamespace(o.namespace, ns, regionID: region.id) else { continue }
-                        if let mode, ns.mode != mode { continue }
+                        if let mode = o.mode, ns.mode != mode { continue }
                         let configured = (ns.rawSize ?? 0) > 0
                         guard ns.enabled || o.idle || (o.configured && configured) else { continue }
                         namespaces.append(ns)

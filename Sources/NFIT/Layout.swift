@@ -175,8 +175,9 @@ struct LayoutNumber<T: FixedWidthInteger & UnsignedInteger & Decodable>: Decodab
     }
 }
 
-/// Parses `"0x…"` hex or decimal text as `T`; `nil` if it is not one or does not fit.
-func parseLayoutNumber<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as: T.Type) -> T? {
+/// Parses `"0x…"` hex or decimal text as `T`; `nil` if it is not one or does not fit. flushctl's
+/// address options take the same text.
+public func parseLayoutNumber<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as: T.Type) -> T? {
     if text.hasPrefix("0x") || text.hasPrefix("0X") {
         let digits = text.dropFirst(2)
         guard !digits.isEmpty, !digits.contains("_") else { return nil }

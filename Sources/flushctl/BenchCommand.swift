@@ -35,8 +35,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("dir"), help: ArgumentHelp("Directory for the fsync scratch file when no file or directory target is given.", valueName: "directory"))
     var directory = "/var/tmp"
 
-    @Option(name: .customLong("dirty"), help: ArgumentHelp("Bytes overwritten before each fsync/fdatasync sample (K, M, G suffixes).", valueName: "size"))
-    var dirty = "4K"
+    @Option(name: .customLong("dirty"), help: ArgumentHelp("Bytes overwritten before each fsync/fdatasync sample (K, M, G suffixes).", default: BenchCommand.defaultDirty, valueName: "size"),
+            transform: BenchCommand.argument("--dirty"))
+    var dirty = BenchCommand.defaultDirty
 
     @Option(name: .customLong("iterations"), help: ArgumentHelp("Timed samples per method (with --duration: whichever ends first).", valueName: "n"))
     var iterations: Int?
@@ -47,9 +48,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the results as JSON.")
     var json = false
 
+    /// `--dirty` when not given.
+    static let defaultDirty = ByteSize(bytes: 4 << 10)
+
     func run() throws {
         let bounds = try BenchBounds(iterations: iterations, duration: duration)
-        let options = try HostBench.Options(bounds: bounds, dirtyBytes: try ByteSize.parse(dirty), directory: directory)
+        let options = try HostBench.Options(bounds: bounds, dirtyBytes: dirty.bytes, directory: directory)
         let targets = try self.targets.map(BenchTarget.classify)
         let progress = BenchProgressPrinter()
         let report = try HostBench.run(targets: targets, options: options, progress: progress.show)

@@ -19,18 +19,21 @@ struct Flushctl: ParsableCommand {
     )
 
     /// Runs the command. Errors thrown by a subcommand's `run()` are bad input or a host that
-    /// cannot do what was asked: they print one line on stderr and exit with status 2. Options
-    /// that do not parse are bad input too: argument-parser's message and usage, status 2.
+    /// cannot do what was asked, and so is an ``ArgumentError`` (a value or options flushctl
+    /// refuses while parsing): they print one line on stderr and exit with status 2. Options
+    /// argument-parser cannot parse are bad input too: its message and usage, status 2.
     /// `--help` and `--version` are argument-parser's own (status 0).
     static func main() {
         if let bad = invalidArgument(CommandLine.unsafeArgv, count: Int(CommandLine.argc)) {
-            FileHandleStderr.write("flushctl: error: \(bad)\n")
-            Glibc.exit(2)
+            fail(Flushctl.self, bad)
         }
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
         } catch {
+            if let bad = ArgumentError.thrown(in: error) {
+                fail(bad.command ?? Flushctl.self, bad.description)
+            }
             if exitCode(for: error) == .validationFailure {
                 // Not argument-parser's EX_USAGE (64): every kind of bad input exits 2.
                 FileHandleStderr.write(fullMessage(for: error) + "\n")
@@ -48,11 +51,17 @@ struct Flushctl: ParsableCommand {
             // argument-parser's own outcomes surfacing from run(), such as the `help` verb.
             exit(withError: error)
         } catch {
-            let path = commandPath(to: type(of: command)) ?? ["flushctl"]
-            FileHandleStderr.write("\(path.joined(separator: " ")): error: \(error)\n")
-            Glibc.exit(2)
+            fail(type(of: command), "\(error)")
         }
     }
+}
+
+/// Prints `message` as one line naming `command` (`flushctl nfit build: error: …`) and exits
+/// with status 2.
+func fail(_ command: ParsableCommand.Type, _ message: String) -> Never {
+    let path = commandPath(to: command) ?? ["flushctl"]
+    FileHandleStderr.write("\(path.joined(separator: " ")): error: \(message)\n")
+    Glibc.exit(2)
 }
 
 /// Why an argument of the raw `argv` is bad input, or `nil` when each is valid UTF-8. Swift's

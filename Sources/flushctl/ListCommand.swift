@@ -32,10 +32,12 @@ struct ListCommand: ParsableCommand {
     var dimm: String?
     @Option(name: [.short, .customLong("namespace")], help: ArgumentHelp("Only this namespace: name, X.Y, or all.", valueName: "namespace-id"))
     var namespace: String?
-    @Option(name: [.short, .customLong("mode")], help: ArgumentHelp("Only namespaces in this mode (fsdax, sector, devdax, raw).", valueName: "namespace-mode"))
-    var mode: String?
-    @Option(name: [.short, .customLong("type")], help: ArgumentHelp("Only regions of this type (pmem, blk).", valueName: "region-type"))
-    var type: String?
+    @Option(name: [.short, .customLong("mode")], help: ArgumentHelp("Only namespaces in this mode (fsdax, sector, devdax, raw).", valueName: "namespace-mode"),
+            transform: ListCommand.argument("--mode"))
+    var mode: NamespaceMode?
+    @Option(name: [.short, .customLong("type")], help: ArgumentHelp("Only regions of this type (pmem, blk).", valueName: "region-type"),
+            transform: ListCommand.argument("--type"))
+    var type: RegionType?
 
     @Flag(name: [.customShort("B"), .customLong("buses")], help: "Include buses.")
     var buses = false
@@ -60,13 +62,14 @@ struct ListCommand: ParsableCommand {
     @OptionGroup var cache: CacheOptions<ListCommand>
 
     func run() throws {
-        var options = ListOptions()
-        options.buses = buses; options.dimms = dimms; options.regions = regions; options.namespaces = namespaces
-        options.deviceDax = deviceDax; options.idle = idle; options.configured = configured
-        options.human = human; options.verbose = verbose
-        options.bus = bus; options.region = region; options.dimm = dimm; options.namespace = namespace
-        options.mode = mode; options.type = type
         try Self.list(options, json: json, cache: cache.policy)
+    }
+
+    /// The options as the library takes them.
+    var options: ListOptions {
+        ListOptions(buses: buses, dimms: dimms, regions: regions, namespaces: namespaces, idle: idle,
+                    configured: configured, deviceDax: deviceDax, human: human, verbose: verbose,
+                    bus: bus, region: region, dimm: dimm, namespace: namespace, type: type, mode: mode)
     }
 
     /// Reads, selects and prints.
@@ -78,7 +81,7 @@ struct ListCommand: ParsableCommand {
         } else if let note = snapshot.note {
             FileHandleStderr.write("flushctl list: note: \(note)\n")
         }
-        let listing = try snapshot.topology.listing(options)
+        let listing = snapshot.topology.listing(options)
         FileHandleStdout.write(listingText(listing, hasFlushHints: snapshot.topology.hasFlushHints, json: json))
     }
 }

@@ -25,38 +25,32 @@ struct PlanCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The device or file backing the guest's NVDIMM.", valueName: "backend"))
     var backend: String
 
-    @Option(name: .customLong("guest-base"), help: ArgumentHelp("Guest physical address of the first mapped hint page (page aligned; 0x… or decimal).", valueName: "address"))
-    var guestBase: String?
+    @Option(name: .customLong("guest-base"), help: ArgumentHelp("Guest physical address of the first mapped hint page (page aligned; 0x… or decimal).", valueName: "address"),
+            transform: PlanCommand.argument("--guest-base"))
+    var guestBase: UInt64?
 
-    @Option(name: .customLong("guest-region"), help: ArgumentHelp("With --guest-base: the guest's pmem range as BASE:SIZE; adds the guest NFIT description that `flushctl nfit build` reads.", valueName: "base:size"))
-    var guestRegion: String?
+    @Option(name: .customLong("guest-region"), help: ArgumentHelp("With --guest-base: the guest's pmem range as BASE:SIZE; adds the guest NFIT description that `flushctl nfit build` reads.", valueName: "base:size"),
+            transform: PlanCommand.argument("--guest-region"))
+    var guestRegion: GuestRange?
 
     @Flag(name: .customLong("json"), help: "Print the plan as JSON.")
     var json = false
 
     @OptionGroup var cache: CacheOptions<PlanCommand>
 
+    func validate() throws {
+        if guestRegion != nil && guestBase == nil {
+            throw ArgumentError("--guest-region needs --guest-base (where the hint pages go)", in: Self.self)
+        }
+    }
+
     func run() throws {
-        // Checked here rather than in validate(): bad input exits 2 with one line, as every verb does.
-        let base = try guestBase.map { text throws -> UInt64 in
-            guard let value = parseAddress(text) else { throw PlanInputError("--guest-base '\(text)' is not a number (use 0x… or decimal)") }
-            return value
-        }
-        var region: (base: UInt64, size: UInt64)?
-        if let guestRegion {
-            let parts = guestRegion.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let b = parseAddress(String(parts[0])), let s = parseAddress(String(parts[1])) else {
-                throw PlanInputError("--guest-region '\(guestRegion)' is not BASE:SIZE (0x… or decimal numbers)")
-            }
-            guard base != nil else { throw PlanInputError("--guest-region needs --guest-base (where the hint pages go)") }
-            region = (b, s)
-        }
-        let report = try HostPlanning.plan(backendPath: backend, guestBase: base,
+        let report = try HostPlanning.plan(backendPath: backend, guestBase: guestBase,
                                            cache: cache.policy)
         if let provenance = report.cache { FileHandleStderr.write("flushctl plan: note: flush hints and checks \(provenance)\n") }
         // The guest NFIT exists only for a passthrough plan (other methods give the guest no
         // host hint pages); its errors (a size the DIMMs cannot share) are bad input.
-        let layout = try region.flatMap { r in try report.plan.guest?.nfitLayout(regionBase: r.base, regionSize: r.size) }
+        let layout = try guestRegion.flatMap { r in try report.plan.guest?.nfitLayout(regionBase: r.base, regionSize: r.size) }
         if json {
             print(planToJSON(report, guestNFIT: layout).prettyPrinted())
         } else {
@@ -70,17 +64,3 @@ extension PlanCommand: CachedFacts {
     static let taken = "the flush hints and root's checks"
 }
 
-/// Bad input to plan, check or flush, as one line.
-struct PlanInputError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Parses `0x…` hexadecimal or decimal into a 64-bit address.
-func parseAddress(_ text: String) -> UInt64? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") {
-        let digits = text.dropFirst(2)
-        return digits.isEmpty ? nil : UInt64(digits, radix: 16)
-    }
-    return UInt64(text)
-}

@@ -36,42 +36,38 @@ struct QemuCommand: ParsableCommand {
     @Option(name: .customLong("out"), help: ArgumentHelp("The directory to write nfit.aml, ssdt.aml and qemu.args to (made if missing; it, and each directory on the way unless sticky like /tmp, must be owned by root or you and writable by no one else; the files are replaced).", valueName: "dir"))
     var out: String
 
-    @Option(name: .customLong("guest-ram"), help: ArgumentHelp("The guest's RAM as QEMU's -m gives it: a number with K, M, G or T (a bare number is MiB, as for -m). Default 1G.", valueName: "size"))
-    var guestRAM: String = "1G"
+    @Option(name: .customLong("guest-ram"), help: ArgumentHelp("The guest's RAM as QEMU's -m gives it: a number with K, M, G or T (a bare number is MiB, as for -m).", default: QemuCommand.defaultRAM, valueName: "size"),
+            transform: QemuCommand.argument("--guest-ram"))
+    var guestRAM = QemuCommand.defaultRAM
 
-    @Option(name: .customLong("guest-base"), help: ArgumentHelp("Guest physical address of the first hint page (page aligned, inside QEMU's device memory); default the start of device memory.", valueName: "address"))
-    var guestBase: String?
+    @Option(name: .customLong("guest-base"), help: ArgumentHelp("Guest physical address of the first hint page (page aligned, inside QEMU's device memory); default the start of device memory.", valueName: "address"),
+            transform: QemuCommand.argument("--guest-base"))
+    var guestBase: UInt64?
 
-    @Option(name: .customLong("guest-pmem-base"), help: ArgumentHelp("Guest physical address of the pmem (2 MiB aligned at least, and to the backend's align); default the next 1 GiB boundary after the hint pages.", valueName: "address"))
-    var guestPmemBase: String?
+    @Option(name: .customLong("guest-pmem-base"), help: ArgumentHelp("Guest physical address of the pmem (2 MiB aligned at least, and to the backend's align); default the next 1 GiB boundary after the hint pages.", valueName: "address"),
+            transform: QemuCommand.argument("--guest-pmem-base"))
+    var guestPmemBase: UInt64?
 
-    @Option(name: .customLong("machine"), help: ArgumentHelp("The QEMU machine type whose memory layout the addresses follow: pc or q35.", valueName: "type"))
-    var machine: String = "pc"
+    @Option(name: .customLong("machine"), help: ArgumentHelp("The QEMU machine type whose memory layout the addresses follow: pc or q35.", default: QemuMachine.pc, valueName: "type"),
+            transform: QemuCommand.argument("--machine"))
+    var machine = QemuMachine.pc
 
     @Flag(name: .customLong("json"), help: "Print the recipe as JSON.")
     var json = false
 
-    func run() throws {
-        guard let machineType = QemuMachine(rawValue: machine) else {
-            throw PlanInputError("--machine '\(machine)' is not pc or q35")
-        }
-        guard let ram = parseQemuSize(guestRAM) else {
-            throw PlanInputError("--guest-ram '\(guestRAM)' is not a size (a number with K, M, G or T; a bare number is MiB)")
-        }
-        let hintBase = try guestBase.map { text throws -> UInt64 in
-            guard let value = parseAddress(text) else { throw PlanInputError("--guest-base '\(text)' is not a number (use 0x… or decimal)") }
-            return value
-        }
-        let pmemBase = try guestPmemBase.map { text throws -> UInt64 in
-            guard let value = parseAddress(text) else { throw PlanInputError("--guest-pmem-base '\(text)' is not a number (use 0x… or decimal)") }
-            return value
-        }
-        guard !out.isEmpty else { throw PlanInputError("--out is empty; give the directory to write the tables to") }
+    /// `--guest-ram` when not given.
+    static let defaultRAM = GuestRAM(bytes: 1 << 30)
+
+    func validate() throws {
+        guard !out.isEmpty else { throw ArgumentError("--out is empty; give the directory to write the tables to", in: Self.self) }
         for prefix in ["/sys/", "/proc/", "/dev/"] where out.hasPrefix(prefix) || out + "/" == prefix {
-            throw PlanInputError("--out \(out): refusing to write under \(prefix)")
+            throw ArgumentError("--out \(out): refusing to write under \(prefix)", in: Self.self)
         }
+    }
+
+    func run() throws {
         let directory = absolutePath(out)
-        let request = QemuRequest(machine: machineType, guestRAM: ram, hintBase: hintBase, pmemBase: pmemBase,
+        let request = QemuRequest(machine: machine, guestRAM: guestRAM.bytes, hintBase: guestBase, pmemBase: guestPmemBase,
                                   directory: directory)
 
         let guestHintBase = try QemuRecipe.hintBase(for: request)
@@ -99,7 +95,7 @@ struct QemuCommand: ParsableCommand {
             do { kind = try dir.kind(of: file.name) } catch { throw NFITCommandError(error) }
             switch kind {
             case .absent, .regularFile: break
-            default: throw PlanInputError("\(dir.pathOf(file.name)) exists and is not a regular file; refusing to replace it")
+            default: throw HostError(path: dir.pathOf(file.name), message: "exists and is not a regular file; refusing to replace it")
             }
             do { try dir.replace(file.name, with: file.bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
         }
@@ -123,28 +119,6 @@ private func absolutePath(_ path: String) -> String {
     let base = String(cString: cwd)
     let rest = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
     return rest.isEmpty || rest == "." ? base : (base == "/" ? "/" : base + "/") + rest
-}
-
-/// A size as QEMU's -m reads it: digits with an optional K, M, G or T (binary; a bare number
-/// is MiB), rounded up to 8 KiB as QEMU rounds RAM. `nil` when it does not parse, is 0 or
-/// does not fit 64 bits.
-func parseQemuSize(_ text: String) -> UInt64? {
-    var digits = Substring(text)
-    var shift: UInt64 = 20
-    if let last = digits.last, !last.isNumber {
-        switch last {
-        case "K", "k": shift = 10
-        case "M", "m": shift = 20
-        case "G", "g": shift = 30
-        case "T", "t": shift = 40
-        default: return nil
-        }
-        digits = digits.dropLast()
-    }
-    guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt64(digits), n > 0 else { return nil }
-    let (bytes, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
-    guard !overflow, bytes <= UInt64.max - 8191 else { return nil }
-    return (bytes + 8191) & ~8191
 }
 
 /// The recipe as JSON: snake_case keys in a fixed order, addresses and sizes as `"0x…"`

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NFIT
+import TestSupport
 
 /// Truncated and corrupted copies of iasl-compiled tables: each validation case gives the
 /// expected error or warning, naming the subtable index, byte offset and field.
@@ -11,28 +12,13 @@ import Testing
 @Suite struct DecodeErrorTests {
     static func template() throws -> [UInt8] { try Support.compiledFixture("template") }
 
-    static func put16(_ b: inout [UInt8], _ offset: Int, _ v: UInt16) {
-        b[offset] = UInt8(v & 0xff); b[offset + 1] = UInt8(v >> 8)
-    }
-    static func put32(_ b: inout [UInt8], _ offset: Int, _ v: UInt32) {
-        put16(&b, offset, UInt16(v & 0xffff)); put16(&b, offset + 2, UInt16(v >> 16))
-    }
-    static func put64(_ b: inout [UInt8], _ offset: Int, _ v: UInt64) {
-        put32(&b, offset, UInt32(v & 0xffff_ffff)); put32(&b, offset + 4, UInt32(v >> 32))
-    }
     /// The template changed by `edit`, then resealed: a field made wrong on purpose, not a
     /// checksum or length the change broke by the way.
     static func template(_ edit: (inout [UInt8]) -> Void) throws -> [UInt8] {
         var b = try template()
         edit(&b)
-        reseal(&b)
+        Support.reseal(&b)
         return b
-    }
-    /// Sets the header length to the byte count and fixes the checksum.
-    static func reseal(_ b: inout [UInt8]) {
-        put32(&b, 4, UInt32(b.count))
-        b[9] = 0
-        b[9] = 0 &- b.reduce(UInt8(0), &+)
     }
 
     static func decodeError(_ b: [UInt8]) -> NFITDecodeError? {
@@ -69,14 +55,14 @@ import Testing
 
     @Test func headerLengthTooSmall() throws {
         var b = try Self.template()
-        Self.put32(&b, 4, 36)
+        Support.put32(&b, 4, 36)
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .badHeaderLength)
         #expect(e.location.field == "length" && e.location.offset == 4)
     }
 
     @Test func subtableLengthZero() throws {
-        let b = try Self.template { b in Self.put16(&b, 0x60 + 2, 0) }
+        let b = try Self.template { b in Support.put16(&b, 0x60 + 2, 0) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .zeroLength)
         #expect(e.description.hasPrefix(#"subtable 1 (memory device to SPA range map) at byte 0x60: field "length" = 0"#))
@@ -93,7 +79,7 @@ import Testing
         (0x170, 7, 15, "platform capabilities", 16),
     ])
     func subtableShorterThanItsTypeMinimum(_ offset: Int, _ index: Int, _ length: Int, _ name: String, _ minimum: Int) throws {
-        let b = try Self.template { b in Self.put16(&b, offset + 2, UInt16(length)) }
+        let b = try Self.template { b in Support.put16(&b, offset + 2, UInt16(length)) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .shorterThanMinimum)
         #expect(e.location == .subtable(index, type: b[offset] == 0 ? 0 : UInt16(b[offset]), offset: offset, field: "length"))
@@ -102,7 +88,7 @@ import Testing
 
     @Test func subtableRunningPastTheTable() throws {
         var b = try Self.template()
-        Self.put16(&b, 0x170 + 2, 0x20)
+        Support.put16(&b, 0x170 + 2, 0x20)
         b[9] = 0; b[9] = 0 &- b.reduce(UInt8(0), &+)
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .pastEndOfTable)
@@ -117,14 +103,14 @@ import Testing
     }
 
     @Test func flushHintCountThatDoesNotFit() throws {
-        let b = try Self.template { b in Self.put16(&b, 0x150 + 8, 9) }
+        let b = try Self.template { b in Support.put16(&b, 0x150 + 8, 9) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .countDoesNotFit)
         #expect(e.description == #"subtable 6 (flush hint address) at byte 0x150: field "hint_count" = 9 needs 88 bytes but the structure length is 32"#)
     }
 
     @Test func interleaveLineCountThatDoesNotFit() throws {
-        let b = try Self.template { b in Self.put32(&b, 0x90 + 8, 0x4000_0000) }
+        let b = try Self.template { b in Support.put32(&b, 0x90 + 8, 0x4000_0000) }
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .countDoesNotFit)
         #expect(e.description.hasPrefix(#"subtable 2 (interleave) at byte 0x90: field "line_count" = 1073741824 needs 4294967312 bytes"#))
@@ -135,8 +121,8 @@ import Testing
                                                                            serialNumber: 3, formatInterfaceCode: 0x201))])
         var b = try table.encode()
         #expect(b.count == 40 + 32)
-        Self.put16(&b, 40 + 30, 2)
-        Self.reseal(&b)
+        Support.put16(&b, 40 + 30, 2)
+        Support.reseal(&b)
         let e = try #require(Self.decodeError(b))
         #expect(e.kind == .countDoesNotFit)
         #expect(e.location == .subtable(0, type: 4, offset: 0x28, field: "window_count"))
@@ -180,26 +166,26 @@ import Testing
     }
 
     @Test func memdevPointingAtAMissingSPARange() throws {
-        let b = try Self.template { b in Self.put16(&b, 0x60 + 12, 5) }
+        let b = try Self.template { b in Support.put16(&b, 0x60 + 12, 5) }
         let w = try Self.warnings(b)
         #expect(w.map(\.kind) == [.missingSPARange])
         #expect(w.first?.description == #"subtable 1 (memory device to SPA range map) at byte 0x60: field "range_index" = 5 names no SPA range structure (device handle 0x1)"#)
     }
 
     @Test func memdevWithRangeIndexZeroIsAnUnmappedDIMM() throws {
-        let b = try Self.template { b in Self.put16(&b, 0x60 + 12, 0) }
+        let b = try Self.template { b in Support.put16(&b, 0x60 + 12, 0) }
         #expect(try Self.warnings(b).isEmpty)
     }
 
     @Test func memdevPointingAtAMissingControlRegion() throws {
-        let b = try Self.template { b in Self.put16(&b, 0x60 + 14, 3) }
+        let b = try Self.template { b in Support.put16(&b, 0x60 + 14, 3) }
         let w = try Self.warnings(b)
         #expect(w.map(\.kind) == [.missingControlRegion])
         #expect(w.first?.location == .subtable(1, type: 1, offset: 0x60, field: "control_region_index"))
     }
 
     @Test func hintAddressNotEightByteAligned() throws {
-        let b = try Self.template { b in Self.put64(&b, 0x150 + 16 + 8, 0x6_1800_0004) }
+        let b = try Self.template { b in Support.put64(&b, 0x150 + 16 + 8, 0x6_1800_0004) }
         let result = try NFITTable.decode(b)
         #expect(result.warnings.map(\.kind) == [.unalignedHintAddress])
         #expect(result.warnings.first?.description == #"subtable 6 (flush hint address) at byte 0x150: field "hint_address[1]" = 0x618000004 is not 8-byte aligned (the kernel writes 8 bytes there)"#)

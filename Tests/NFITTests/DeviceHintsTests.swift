@@ -1,5 +1,6 @@
 import Testing
 @testable import NFIT
+import TestSupport
 
 /// `NFITTable.deviceHints(decoding:)` lists what a full decode holds: one entry per handle,
 /// in table order, the first structure for a handle winning.
@@ -42,7 +43,7 @@ import Testing
         var second = Array(table[0x150..<0x170])
         second[16] = 0x40
         table += second
-        DecodeErrorTests.reseal(&table)
+        Support.reseal(&table)
         let expected = Self.decoded(table)
         guard case .hints(let hints) = expected else {
             Issue.record("the doubled table does not decode: \(expected)")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NFIT
+import TestSupport
 
 /// The decoder and encoder checked against ACPICA's iasl: fixtures compiled by iasl decode to
 /// exactly the values written in their sources, tables we encode disassemble (iasl -d) to the

@@ -1,5 +1,6 @@
 import Testing
 @testable import NFIT
+import TestSupport
 
 @Suite struct ModelTests {
     @Test func deviceHandleBitLayoutFollowsACPI() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NFIT
+import TestSupport
 
 /// The AML writer checked against ACPICA's iasl both ways: iasl -d reads the SSDT we write
 /// back as the ASL we meant, and iasl compiles that ASL to the bytes we write.

@@ -91,10 +91,7 @@ extension TopologyCache {
                 return .object([("backend", .string(backend)), ("region", .string(region.dev)), ("error", .string(error))])
             }
         }
-        var options = ListOptions()
-        options.buses = true; options.dimms = true; options.regions = true; options.namespaces = true
-        // Every object selected, no filter: listing cannot fail on these options.
-        let listing = try? topology.listing(options)
+        let listing = topology.listing(ListOptions(buses: true, dimms: true, regions: true, namespaces: true))
 
         let now = currentUnixTime()
         var doc: [(String, JSONValue)] = [
@@ -114,7 +111,7 @@ extension TopologyCache {
             })))
         }
         doc.append(("regions", .array(regions)))
-        doc.append(("topology", listing.map { $0.isEmpty ? .array([]) : listingToJSON($0) } ?? .array([])))
+        doc.append(("topology", listing.isEmpty ? .array([]) : listingToJSON(listing)))
         doc.append(("plans", .array(plans)))
         return Array((JSONValue.object(doc).prettyPrinted() + "\n").utf8)
     }

@@ -471,6 +471,28 @@ public struct QemuRecipe: Sendable, Equatable {
         return path.split(separator: ",", omittingEmptySubsequences: false).joined(separator: ",,")
     }
 
+    /// A size as QEMU's `-m` reads it: digits with an optional K, M, G or T (binary; a bare
+    /// number is MiB), rounded up to 8 KiB as QEMU rounds RAM. `nil` when it does not parse, is
+    /// 0 or does not fit 64 bits.
+    public static func size(parsing text: String) -> UInt64? {
+        var digits = Substring(text)
+        var shift: UInt64 = 20
+        if let last = digits.last, !last.isNumber {
+            switch last {
+            case "K", "k": shift = 10
+            case "M", "m": shift = 20
+            case "G", "g": shift = 30
+            case "T", "t": shift = 40
+            default: return nil
+            }
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt64(digits), n > 0 else { return nil }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow, bytes <= UInt64.max - 8191 else { return nil }
+        return (bytes + 8191) & ~8191
+    }
+
     /// A size as QEMU's `-m` reads it: with a binary suffix (a bare number would be MiB).
     public static func sizeText(_ bytes: UInt64) -> String {
         for (shift, suffix) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] where bytes % (1 << UInt64(shift)) == 0 && bytes != 0 {

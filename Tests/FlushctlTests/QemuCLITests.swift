@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `flushctl qemu` run as a program on this (NVDIMM-less) machine: a plain file is the fsync
 /// recipe; bad input exits 2 with one line.
@@ -10,7 +11,7 @@ import Testing
         let image = dir.appendingPathComponent("pmem.img")
         try Data(count: 16 << 20).write(to: image)
         let out = dir.appendingPathComponent("vm,1")
-        let r = try Support.run(try CLITests.flushctl(),
+        let r = try Support.run(try Support.flushctl(),
                                 ["qemu", image.path, "--out", out.path, "--guest-ram", "4G", "--machine", "q35", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let keys = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.dropFirst(3).prefix { $0 != "\"" } }
@@ -36,14 +37,14 @@ import Testing
         let real = vm.appendingPathComponent("full").resolvingSymlinksInPath().path
         for (backend, cwd) in [("full", vm), ("./vm/../vm/full", dir), ("link", dir)] {
             let out = dir.appendingPathComponent("out-\(backend.count)")
-            let r = try Support.run(try CLITests.flushctl(), ["qemu", backend, "--out", out.path, "--json"], in: cwd)
+            let r = try Support.run(try Support.flushctl(), ["qemu", backend, "--out", out.path, "--json"], in: cwd)
             #expect(r.status == 0, "\(backend): \(r.stderr)")
             #expect(r.stdout.contains("\"backend\":\"\(real)\""), "\(backend): \(r.stdout)")
             let args = try String(contentsOf: out.appendingPathComponent("qemu.args"), encoding: .utf8)
             #expect(args.contains("mem-path=\(real.replacingOccurrences(of: ",", with: ",,")),"), "\(backend): \(args)")
         }
         // plan says the same path, and where a VMM may be given it.
-        let plan = try Support.run(try CLITests.flushctl(), ["plan", "full", "--json"], in: vm)
+        let plan = try Support.run(try Support.flushctl(), ["plan", "full", "--json"], in: vm)
         #expect(plan.stdout.contains("\"backend\":\"\(real)\"") && plan.stdout.contains("\"vmm_path\":\"\(real)\""), "\(plan.stdout)")
     }
 
@@ -74,7 +75,7 @@ import Testing
             #expect(mkdir(path, 0o755) == 0 || (mkdir((path as NSString).deletingLastPathComponent, 0o755) == 0 && mkdir(path, 0o755) == 0))
             #expect(chown(path, owner, gid_t.max) == 0 && chmod(path, mode) == 0)
             if named != path { #expect(chown(named, namedOwner, gid_t.max) == 0) }
-            let r = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", path])
+            let r = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", path])
             let digits = String(namedMode, radix: 8)
             let octal = String(repeating: "0", count: 4 - digits.count) + digits
             #expect(r.status == 2, "\(path): exit \(r.status): \(r.stderr)")
@@ -84,17 +85,17 @@ import Testing
         }
         // A link root made, into the directory nobody owns: where it leads is checked too.
         #expect(symlink(base + "/nobodys", base + "/rootlink") == 0)
-        let via = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", base + "/rootlink/vm"])
+        let via = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", base + "/rootlink/vm"])
         #expect(via.status == 2 && via.stderr.hasPrefix("flushctl qemu: error: \(base)/nobodys: directory owned by uid 65534"), "\(via.stderr)")
         #expect(Self.names(base + "/nobodys/vm") == [])
         // A symbolic link nobody planted as --out, to a directory of root's: not followed.
         let link = base + "/vm-link"
         #expect(symlink(target, link) == 0 && lchown(link, 65534, gid_t.max) == 0)
-        let r = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", link])
+        let r = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", link])
         #expect(r.status == 2 && r.stderr == "flushctl qemu: error: \(link): is a symbolic link owned by uid 65534 (nobody); refusing to follow it (give the directory itself)\n",
                 "\(r.stderr)")
         // Through a link nobody planted on the way.
-        let r2 = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", link + "/vm"])
+        let r2 = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", link + "/vm"])
         #expect(r2.status == 2 && r2.stderr.hasPrefix("flushctl qemu: error: \(link): symbolic link owned by uid 65534"), "\(r2.stderr)")
         #expect(Self.names(target) == [])
     }
@@ -112,14 +113,14 @@ import Testing
         for user in ["root", "nobody"] {
             let out = "/tmp/flushctl-vm1-\(user)-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: out) }
-            let r = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try CLITests.flushctl(), "qemu", image.path, "--out", out])
+            let r = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try Support.flushctl(), "qemu", image.path, "--out", out])
             #expect(r.status == 0, "\(user): \(r.stderr)")
             var st = stat()
             #expect(lstat(out, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR && st.st_mode & 0o7777 == 0o755
                     && st.st_uid == (user == "root" ? 0 : 65534), "\(user)")
             #expect(Self.names(out) == ["qemu.args"], "\(user)")
             // Again into the directory it made: replaced, not refused.
-            let again = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try CLITests.flushctl(), "qemu", image.path, "--out", out])
+            let again = try Support.run("/usr/sbin/runuser", ["-u", user, "--", try Support.flushctl(), "qemu", image.path, "--out", out])
             #expect(again.status == 0, "\(user): \(again.stderr)")
         }
     }
@@ -136,7 +137,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let image = dir.appendingPathComponent("pmem.img")
         try Data(count: 4 << 20).write(to: image)
-        let r = try Support.run(try CLITests.flushctl(), ["qemu", image.path, "--out", dir.appendingPathComponent("out").path] + options)
+        let r = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", dir.appendingPathComponent("out").path] + options)
         #expect(r.status == 2)
         #expect(r.stderr.hasPrefix("flushctl qemu: error: "), "\(r.stderr)")
         #expect(r.stderr.contains(message), "\(r.stderr)")

@@ -1,26 +1,10 @@
 import Foundation
 import Testing
 @testable import NFIT
+import TestSupport
 
-/// Runs the built `flushctl` binary (next to this test bundle, i.e. `.build-*/debug/flushctl`).
+/// Runs the built `flushctl` binary (next to this test bundle, i.e. `.build-*/debug/flushctl`): `nfit`, and bad input to any verb.
 @Suite struct CLITests {
-    /// The built flushctl: beside the test runner, else the newest `.build*/debug/flushctl` of the package.
-    static func flushctl() throws -> String {
-        var candidates: [URL] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-            // The runner may be inside an .xctest bundle directory.
-            for _ in 0..<3 {
-                candidates.append(dir.appendingPathComponent("flushctl"))
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        candidates.append(Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("flushctl"))
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c.path) { return c.path }
-        Issue.record("the flushctl binary was not found beside the test bundle (looked at \(candidates.map(\.path))); run swift build first")
-        throw Support.ToolFailed(description: "flushctl not built")
-    }
-
     static func write(_ bytes: [UInt8], _ name: String, in dir: URL) throws -> String {
         let url = dir.appendingPathComponent(name)
         try Data(bytes).write(to: url)
@@ -37,7 +21,7 @@ import Testing
         (["plan"], "Missing expected argument"),
     ])
     func optionsThatDoNotParseExitTwo(arguments: [String], message: String) throws {
-        let r = try Support.run(try Self.flushctl(), arguments)
+        let r = try Support.run(try Support.flushctl(), arguments)
         #expect(r.status == 2, "\(arguments): exit \(r.status): \(r.stderr)")
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.contains("Error: " + message) && r.stderr.contains("Usage: flushctl"), "\(arguments): \(r.stderr)")
@@ -51,7 +35,7 @@ import Testing
         let repaired = dir.appendingPathComponent("pm\u{FFFD}")
         try Data(count: 16 << 20).write(to: repaired)
         let raw = Array((dir.path + "/pm").utf8) + [0xff]
-        let r = try Support.runRaw(try Self.flushctl(), [Array("plan".utf8), raw])
+        let r = try Support.runRaw(try Support.flushctl(), [Array("plan".utf8), raw])
         #expect(r.status == 2, "exit \(r.status): \(r.stdout) \(r.stderr)")
         #expect(r.stdout.isEmpty, "\(r.stdout)")
         #expect(r.stderr.hasPrefix("flushctl: error: argument 2 \"\(dir.path)/pm\\xff\" is not valid UTF-8"), "\(r.stderr)")
@@ -59,18 +43,18 @@ import Testing
 
         // In an option's value too (every argument counts), and before anything is written.
         let out = Array((dir.path + "/out").utf8) + [0xc3]
-        let q = try Support.runRaw(try Self.flushctl(), ["qemu", repaired.path, "--out"].map { Array($0.utf8) } + [out])
+        let q = try Support.runRaw(try Support.flushctl(), ["qemu", repaired.path, "--out"].map { Array($0.utf8) } + [out])
         #expect(q.status == 2 && q.stderr.hasPrefix("flushctl: error: argument 4 \"\(dir.path)/out\\xc3\""), "\(q.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["pm\u{FFFD}"])
 
         // The file's real (UTF-8) name is still planned.
-        let ok = try Support.runRaw(try Self.flushctl(), [Array("plan".utf8), Array(repaired.path.utf8)])
+        let ok = try Support.runRaw(try Support.flushctl(), [Array("plan".utf8), Array(repaired.path.utf8)])
         #expect(ok.status == 0 && ok.stdout.contains("fsync"), "exit \(ok.status): \(ok.stderr)")
     }
 
     @Test func helpAndVersionExitZero() throws {
         for arguments in [["--help"], ["list", "--help"], ["--version"]] {
-            let r = try Support.run(try Self.flushctl(), arguments)
+            let r = try Support.run(try Support.flushctl(), arguments)
             #expect(r.status == 0 && !r.stdout.isEmpty, "\(arguments): exit \(r.status): \(r.stderr)")
         }
     }
@@ -79,7 +63,7 @@ import Testing
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try Self.write(try Support.compiledFixture("multi-dimm"), "NFIT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", path, "--json"])
+        let r = try Support.run(try Support.flushctl(), ["nfit", path, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         // The zero-hint structure of DIMM 0x10101 draws the one warning, on stderr.
         #expect(r.stderr == "flushctl nfit: warning: \(path): subtable 15 (flush hint address) at byte 0x364: field \"hint_count\" = 0: a 16-byte flush hint structure is valid ACPI, but Linux kernels that still declare hint_address[1] (e.g. 6.1) need 24 bytes and reject the whole NFIT\n")
@@ -109,7 +93,7 @@ import Testing
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try Self.write(try Support.compiledFixture("template"), "NFIT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", "show", path])
+        let r = try Support.run(try Support.flushctl(), ["nfit", "show", path])
         #expect(r.status == 0, "\(r.stderr)")
         for title in ["[0] SPA range (type 0) at 0x28", "[6] flush hint address (type 6) at 0x150, 32 bytes",
                       "[7] platform capabilities (type 7) at 0x170"] {
@@ -124,7 +108,7 @@ import Testing
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try Self.write(Array(try Support.compiledFixture("template").prefix(0x100)), "NFIT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", path, "--json"])
+        let r = try Support.run(try Support.flushctl(), ["nfit", path, "--json"])
         #expect(r.status == 2)
         #expect(r.stdout.isEmpty)
         let lines = r.stderr.split(separator: "\n")
@@ -136,10 +120,10 @@ import Testing
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var b = try Support.compiledFixture("template")
-        DecodeErrorTests.put16(&b, 0x150 + 8, 9)
-        DecodeErrorTests.reseal(&b)
+        Support.put16(&b, 0x150 + 8, 9)
+        Support.reseal(&b)
         let path = try Self.write(b, "NFIT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", path])
+        let r = try Support.run(try Support.flushctl(), ["nfit", path])
         #expect(r.status == 2)
         #expect(r.stderr.contains(#"subtable 6 (flush hint address) at byte 0x150: field "hint_count" = 9 needs 88 bytes but the structure length is 32"#))
     }
@@ -150,7 +134,7 @@ import Testing
         var b = try Support.compiledFixture("template")
         b[0x24] ^= 1
         let path = try Self.write(b, "NFIT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", path, "--json"])
+        let r = try Support.run(try Support.flushctl(), ["nfit", path, "--json"])
         #expect(r.status == 0)
         #expect(r.stderr.contains("warning: \(path): table header at byte 0x9: field \"checksum\""))
         #expect(r.stdout.contains("\"checksum_valid\":false"))
@@ -159,11 +143,11 @@ import Testing
     @Test func missingFileAndNotAnNFIT() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let missing = try Support.run(try Self.flushctl(), ["nfit", dir.appendingPathComponent("nope").path])
+        let missing = try Support.run(try Support.flushctl(), ["nfit", dir.appendingPathComponent("nope").path])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("no such file"))
         let other = try Self.write(Array("DSDT this is not it, but it is long enough to hold a header".utf8), "DSDT", in: dir)
-        let r = try Support.run(try Self.flushctl(), ["nfit", other])
+        let r = try Support.run(try Support.flushctl(), ["nfit", other])
         #expect(r.status == 2)
         #expect(r.stderr.contains("not an NFIT"))
         #expect(r.stderr.split(separator: "\n").count == 1)
@@ -175,7 +159,7 @@ import Testing
         let spec = dir.appendingPathComponent("spec.json")
         try Data(#"{"regions":[{"base":"0x30000000","size":"0x2000000","dimms":[{"handle":"0x1","hints":["0x37fff000","0x37fff040"]},{"handle":"0x101","hints":[]}]}]}"#.utf8).write(to: spec)
         let out = dir.appendingPathComponent("nfit.aml").path
-        let bin = try Self.flushctl()
+        let bin = try Support.flushctl()
         let r = try Support.run(bin, ["nfit", "build", spec.path, "-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         let bytes = try #require(FileManager.default.contents(atPath: out))
@@ -208,7 +192,7 @@ import Testing
         let spec = dir.appendingPathComponent("spec.json")
         try Data(#"{"regions":[{"base":0,"size":4096,"dimms":[{"handle":1}]},{"base":8192,"size":4096,"dimms":[{"handle":2,"hints":[8,16,"0x1c"]}]}]}"#.utf8).write(to: spec)
         let out = dir.appendingPathComponent("nfit.aml").path
-        let r = try Support.run(try Self.flushctl(), ["nfit", "build", spec.path, "-o", out])
+        let r = try Support.run(try Support.flushctl(), ["nfit", "build", spec.path, "-o", out])
         #expect(r.status == 2)
         #expect(r.stderr.contains("\(spec.path): regions[1].dimms[0].hints[2]: 0x1c is not 8-byte aligned"))
         #expect(!FileManager.default.fileExists(atPath: out))
@@ -220,7 +204,7 @@ import Testing
         (["nfit", "build", "--help"], ["regions[1].dimms[0].hints[2]", "--force", "fsync", "-o"]),
     ])
     func helpReadsLikeAManPage(_ arguments: [String], _ words: [String]) throws {
-        let r = try Support.run(try Self.flushctl(), arguments)
+        let r = try Support.run(try Support.flushctl(), arguments)
         #expect(r.status == 0, "\(r.stderr)")
         for word in words {
             #expect(r.stdout.contains(word), "\(arguments.joined(separator: " ")) lacks \(word)")

@@ -1,36 +1,36 @@
 import Foundation
 import Testing
-@testable import NFIT
 
-/// Test helpers: fixtures, temporary directories, running iasl and the built flushctl.
-enum Support {
+/// Test helpers for NFITTests and FlushctlTests: the iasl fixtures, temporary directories,
+/// running iasl and the built flushctl, editing table bytes.
+package enum Support {
     /// The fixtures directory (the test bundle's copy, or the source tree's).
-    static var fixtures: URL {
+    package static var fixtures: URL {
         if let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil) { return url }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     }
 
     /// The `.asl` fixtures, by name without extension.
-    static let fixtureNames = ["template", "interleave-2way-hints", "multi-dimm", "single-dimm"]
+    package static let fixtureNames = ["template", "interleave-2way-hints", "multi-dimm", "single-dimm"]
 
-    static func fixture(_ name: String) -> URL { fixtures.appendingPathComponent("\(name).asl") }
+    package static func fixture(_ name: String) -> URL { fixtures.appendingPathComponent("\(name).asl") }
 
     /// A new empty temporary directory.
-    static func temporaryDirectory() throws -> URL {
+    package static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("nfit-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
-    struct RunResult {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    package struct RunResult {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     /// Runs `executable` with `arguments`, capturing both outputs.
-    static func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> RunResult {
+    package static func run(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> RunResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -56,7 +56,7 @@ enum Support {
 
     /// Runs `executable` with `arguments` given as raw bytes (no UTF-8 repair, unlike
     /// `Process`), through posix_spawn, capturing both outputs.
-    static func runRaw(_ executable: String, _ arguments: [[UInt8]]) throws -> RunResult {
+    package static func runRaw(_ executable: String, _ arguments: [[UInt8]]) throws -> RunResult {
         let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("nfit-stdout-\(UUID().uuidString)").path
         let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("nfit-stderr-\(UUID().uuidString)").path
         defer { unlink(outPath); unlink(errPath) }
@@ -87,7 +87,7 @@ enum Support {
     }
 
     /// The path of `iasl`, or a failed test saying how to install it.
-    static func iasl() throws -> String {
+    package static func iasl() throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for dir in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
             let candidate = "\(dir)/iasl"
@@ -97,17 +97,17 @@ enum Support {
         throw MissingTool(name: "iasl")
     }
 
-    struct MissingTool: Error, CustomStringConvertible {
-        var name: String
-        var description: String { "\(name) not found: apt-get install acpica-tools" }
+    package struct MissingTool: Error, CustomStringConvertible {
+        package var name: String
+        package var description: String { "\(name) not found: apt-get install acpica-tools" }
     }
 
-    struct ToolFailed: Error, CustomStringConvertible {
-        var description: String
+    package struct ToolFailed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Compiles an `.asl` data-table source with `iasl -p`, returning the table's bytes.
-    static func compile(_ asl: URL) throws -> [UInt8] {
+    package static func compile(_ asl: URL) throws -> [UInt8] {
         let iasl = try iasl()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -121,7 +121,7 @@ enum Support {
     }
 
     /// Disassembles table bytes with `iasl -d`, returning the `.dsl` text.
-    static func disassemble(_ bytes: [UInt8]) throws -> String {
+    package static func disassemble(_ bytes: [UInt8]) throws -> String {
         let iasl = try iasl()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -136,5 +136,41 @@ enum Support {
     }
 
     /// The compiled bytes of fixture `name`.
-    static func compiledFixture(_ name: String) throws -> [UInt8] { try compile(fixture(name)) }
+    package static func compiledFixture(_ name: String) throws -> [UInt8] { try compile(fixture(name)) }
+
+    /// The built flushctl: beside the test runner, else beside this target's resource bundle
+    /// (both in the build directory, e.g. `.build/debug`).
+    package static func flushctl() throws -> String {
+        var candidates: [URL] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            // The runner may be inside an .xctest bundle directory.
+            for _ in 0..<3 {
+                candidates.append(dir.appendingPathComponent("flushctl"))
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        candidates.append(Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("flushctl"))
+        for c in candidates where FileManager.default.isExecutableFile(atPath: c.path) { return c.path }
+        Issue.record("the flushctl binary was not found beside the test bundle (looked at \(candidates.map(\.path))); run swift build first")
+        throw ToolFailed(description: "flushctl not built")
+    }
+
+    // Little-endian edits of table bytes, for tables made wrong on purpose.
+
+    package static func put16(_ b: inout [UInt8], _ offset: Int, _ v: UInt16) {
+        b[offset] = UInt8(v & 0xff); b[offset + 1] = UInt8(v >> 8)
+    }
+    package static func put32(_ b: inout [UInt8], _ offset: Int, _ v: UInt32) {
+        put16(&b, offset, UInt16(v & 0xffff)); put16(&b, offset + 2, UInt16(v >> 16))
+    }
+    package static func put64(_ b: inout [UInt8], _ offset: Int, _ v: UInt64) {
+        put32(&b, offset, UInt32(v & 0xffff_ffff)); put32(&b, offset + 4, UInt32(v >> 32))
+    }
+    /// Sets an ACPI table's header length to the byte count and fixes its checksum.
+    package static func reseal(_ b: inout [UInt8]) {
+        put32(&b, 4, UInt32(b.count))
+        b[9] = 0
+        b[9] = 0 &- b.reduce(UInt8(0), &+)
+    }
 }
