@@ -73,7 +73,8 @@ vmmrule=$UDEVRULESDIR/61-flushctl-vmm.rules
 mandir=$PREFIX/share/man/man1
 docdir=$PREFIX/share/doc/flushctl
 # The flushhint module's source, where DKMS looks for it (/usr/src/NAME-VERSION, whatever
-# PREFIX is), its version from the one place that names it, flushhint/dkms.conf.
+# PREFIX is), its version from flushhint/dkms.conf, as DKMS takes it (flushctl's version, which
+# debian/changelog sets; Tests/check-version).
 modversion=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$root/flushhint/dkms.conf")
 modsrc=/usr/src/flushhint-$modversion
 modfiles="flushhint.c Kbuild Makefile dkms.conf"

@@ -7,6 +7,15 @@ import Testing
 @Suite struct InstallerTests {
     static let script = EmulatedHost.repositoryRoot.appendingPathComponent("udev/install.sh").path
 
+    /// Where the module's source goes: /usr/src/flushhint-VERSION, VERSION from dkms.conf's
+    /// PACKAGE_VERSION (flushctl's one version: Tests/check-version).
+    static func moduleSource() throws -> String {
+        let conf = try String(contentsOfFile: EmulatedHost.repositoryRoot.appendingPathComponent("flushhint/dkms.conf").path,
+                              encoding: .utf8)
+        let line = try #require(conf.split(separator: "\n").first { $0.hasPrefix("PACKAGE_VERSION=\"") })
+        return "/usr/src/flushhint-" + line.dropFirst("PACKAGE_VERSION=\"".count).dropLast()
+    }
+
     /// A fresh staging directory and a stand-in binary (the script only copies it).
     static func stage() throws -> (root: URL, binary: String) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("flushctl-install-\(UUID().uuidString)")
@@ -54,8 +63,9 @@ import Testing
         // GROUP=kvm: the flushhint nodes for kvm; the module's source where DKMS looks.
         let nodeRule = try String(contentsOfFile: dest + "/lib/udev/rules.d/62-flushhint.rules", encoding: .utf8)
         #expect(nodeRule.hasSuffix("SUBSYSTEM==\"misc\", KERNEL==\"flushhint-region*\", GROUP=\"kvm\", MODE=\"0660\"\n"), "\(nodeRule)")
+        let moduleSource = try Self.moduleSource()
         for file in ["flushhint.c", "Kbuild", "Makefile", "dkms.conf"] {
-            let installed = try String(contentsOfFile: dest + "/usr/src/flushhint-0.1/" + file, encoding: .utf8)
+            let installed = try String(contentsOfFile: dest + moduleSource + "/" + file, encoding: .utf8)
             let source = try String(contentsOfFile: EmulatedHost.repositoryRoot.appendingPathComponent("flushhint/" + file).path, encoding: .utf8)
             #expect(installed == source, "\(file)")
         }
@@ -77,7 +87,7 @@ import Testing
         #expect(!Self.exists(root, "/lib/udev/rules.d/60-flushctl.rules"))
         #expect(!Self.exists(root, "/lib/udev/rules.d/61-flushctl-vmm.rules"))
         #expect(!Self.exists(root, "/lib/udev/rules.d/62-flushhint.rules"))
-        #expect(!Self.exists(root, "/usr/src/flushhint-0.1"))
+        #expect(!Self.exists(root, moduleSource))
         #expect(!Self.exists(root, "/usr/share/doc/flushctl"))
         for page in pages { #expect(!Self.exists(root, "/usr/share/man/man1/" + page)) }
     }
