@@ -7,7 +7,10 @@ let package = Package(
     products: [
         .executable(name: "flushctl", targets: ["flushctl"]),
         .library(name: "NFIT", targets: ["NFIT"]),
-        .library(name: "FlushHint", targets: ["FlushHint"]),
+        // What a VMM links: the host's topology, the pure planner, and the host I/O that feeds it.
+        .library(name: "NVDIMMTopology", targets: ["NVDIMMTopology"]),
+        .library(name: "FlushPlanning", targets: ["FlushPlanning"]),
+        .library(name: "HostIO", targets: ["HostIO"]),
         // The coalescing fsync fallback alone, for a VMM that links nothing else of flushctl.
         .library(name: "FsyncFallback", targets: ["FsyncFallback"]),
     ],
@@ -44,22 +47,55 @@ let package = Package(
             name: "FsyncFallback",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")]
         ),
-        // The host: topology through libndctl, flush-hint pages, plans, flushing, the cache, and
-        // the JSON of its models (list, plan, check), which the cache document carries too.
-        // No histogram: the benchmark is FlushBench.
+        // The syscall layer on swift-system: small-file reads, durable replacement, and HostError,
+        // the error of everything that touches the host.
         .target(
-            name: "FlushHint",
+            name: "HostFiles",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // The NVDIMM topology through libndctl, the NFIT's flush hints joined to its DIMMs, the
+        // models, ndctl-style selection for `list`, and the models' JSON.
+        .target(
+            name: "NVDIMMTopology",
             dependencies: [
-                "CNdctl", "CMMIO", "CLinuxFS", "CZlib", "NFIT", "OrderedJSON",
+                "CNdctl", "NFIT", "OrderedJSON", "HostFiles",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // Pure decisions: the host facts and their parsers, the checks, the planner, the guest
+        // layout and the QEMU recipe. No I/O: every fact is handed in.
+        .target(
+            name: "FlushPlanning",
+            dependencies: [
+                "NVDIMMTopology", "NFIT", "OrderedJSON", "HostFiles",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The topology cache `flushctl refresh` writes for unprivileged readers: its document,
+        // its checks of staleness and ownership, and its atomic replacement.
+        .target(
+            name: "FactCache",
+            dependencies: [
+                "NVDIMMTopology", "FlushPlanning", "NFIT", "OrderedJSON", "HostFiles",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The host I/O: fact readers, the backend probe, mapping and flushing hint pages, one
+        // snapshot of the host, planning a backend from it, and refreshing the cache.
+        .target(
+            name: "HostIO",
+            dependencies: [
+                "NVDIMMTopology", "FlushPlanning", "FactCache", "HostFiles", "CMMIO", "CLinuxFS", "CZlib",
+                "NFIT", "OrderedJSON",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // `flushctl bench`: every flush method a host offers, timed into an HDR histogram. Only
-        // the command links it, so a VMM that links FlushHint does not get the histogram.
+        // the command links it, so a VMM that links the library products does not get the histogram.
         .target(
             name: "FlushBench",
             dependencies: [
-                "FlushHint",
+                "HostIO", "FlushPlanning", "NVDIMMTopology", "HostFiles",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -69,7 +105,8 @@ let package = Package(
         .executableTarget(
             name: "flushctl",
             dependencies: [
-                "NFIT", "FlushHint", "FlushBench", "OrderedJSON",
+                "NFIT", "NVDIMMTopology", "FlushPlanning", "FactCache", "HostIO", "HostFiles", "FlushBench",
+                "OrderedJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -88,12 +125,16 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", resources: [.copy("Fixtures")]),
         .testTarget(name: "NFITTests", dependencies: ["NFIT", "TestSupport"]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
-        .testTarget(name: "FlushHintTests", dependencies: ["FlushHint", "FlushBench", "NFIT"]),
+        // The library modules' own code (@testable): topology, planning, cache, host I/O, bench.
+        .testTarget(
+            name: "LibraryTests",
+            dependencies: ["NVDIMMTopology", "FlushPlanning", "FactCache", "HostIO", "HostFiles", "FlushBench", "NFIT"]
+        ),
         .testTarget(name: "FsyncFallbackTests", dependencies: ["FsyncFallback"]),
         // fsync-bench's own code (@testable).
         .testTarget(name: "FsyncBenchTests", dependencies: ["fsync-bench"]),
         // The flushctl command: its own code (@testable), and the built binary run as a program.
-        .testTarget(name: "FlushctlTests", dependencies: ["flushctl", "FlushHint", "FlushBench", "NFIT", "TestSupport"]),
+        .testTarget(name: "FlushctlTests", dependencies: ["flushctl", "HostIO", "FlushPlanning", "FlushBench", "NFIT", "TestSupport"]),
         .testTarget(name: "HostTests"),
     ]
 )

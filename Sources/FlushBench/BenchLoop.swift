@@ -1,7 +1,7 @@
-import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// How long each method is measured: up to `iterations` timed samples, and up to `duration`
 /// seconds, whichever ends first (nil: no such bound; at least one bound is set).

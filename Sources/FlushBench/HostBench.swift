@@ -1,8 +1,11 @@
-import FlushHint
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlushPlanning
+import HostFiles
+import HostIO
+import NVDIMMTopology
 
 /// A flush method flushctl bench measures.
 public enum BenchMethod: String, Sendable, Equatable, CaseIterable {

@@ -1,9 +1,9 @@
-import FlushHint
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// A file flushctl bench creates for itself: `O_CREAT | O_EXCL` under a unique name
 /// (`.flushctl-bench.<pid>.<random>`), mode 0600, never an existing file. It is removed by

@@ -1,5 +1,5 @@
 // A small, strict JSON reader, so the NFIT module needs nothing beyond the standard library.
-// It reads the layout spec here and, through the package, the topology cache in FlushHint.
+// It reads the layout spec here and, through the package, the topology cache in FactCache.
 // Numbers are kept as their text: every field decides how to read them.
 
 /// A parsed JSON value; objects keep their key order.

@@ -1,10 +1,11 @@
 import ArgumentParser
-import FlushHint
 import FlushBench
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl bench [TARGET…]`: how much a flush costs each way, side by side.
 struct BenchCommand: ParsableCommand {

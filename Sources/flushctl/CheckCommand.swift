@@ -1,9 +1,11 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlushPlanning
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl check [REGION]`: can this host map flush-hint pages (through the flushhint node or
 /// from /dev/mem), and safely?

@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import NVDIMMTopology
 
 /// `flushctl`: flush-hint passthrough for virtual NVDIMMs.
 @main

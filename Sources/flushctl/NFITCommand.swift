@@ -1,6 +1,7 @@
 import ArgumentParser
 import NFIT
 import OrderedJSON
+import NVDIMMTopology
 
 /// `flushctl nfit`: decode the ACPI NFIT (`show`, the default) or build one from a layout (`build`).
 struct NFITCommand: ParsableCommand {

@@ -1,7 +1,7 @@
-import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// A one-line error of `flushctl nfit`, printed by the root command (exit status 2).
 struct NFITCommandError: Error, CustomStringConvertible {
@@ -53,7 +53,7 @@ enum NFITFiles {
         return bytes
     }
 
-    /// Writes `bytes` to `path` durably through FlushHint's ``DurableDirectory``: a new file
+    /// Writes `bytes` to `path` durably through HostFiles' ``DurableDirectory``: a new file
     /// beside it (random name, never following what is there), written, fsync'ed, renamed over
     /// `path`, then the directory fsync'ed, so a crash leaves the old file or the new one, never
     /// a torn one. Refuses anything but a regular file (a device, a directory, a symlink, a file

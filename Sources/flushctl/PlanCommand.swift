@@ -1,6 +1,8 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
+import FlushPlanning
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl plan BACKEND`: how a VMM must handle its guest's flush-hint writes.
 struct PlanCommand: ParsableCommand {

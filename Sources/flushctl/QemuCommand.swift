@@ -1,10 +1,14 @@
 import ArgumentParser
-import FlushHint
 import NFIT
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FactCache
+import FlushPlanning
+import HostFiles
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl qemu BACKEND --out DIR`: the VMM set-up step for a stock QEMU.
 struct QemuCommand: ParsableCommand {

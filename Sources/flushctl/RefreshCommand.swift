@@ -1,9 +1,10 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FactCache
+import HostFiles
 
 /// `flushctl refresh`: writes the topology cache the unprivileged `list` and `plan` read.
 struct RefreshCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import Testing
 @testable import NFIT
 
-/// The package's strict JSON reader (layouts here, the topology cache in FlushHint).
+/// The package's strict JSON reader (layouts here, the topology cache in FactCache).
 @Suite struct JSONReaderTests {
     private func parse(_ text: String) throws(JSONSyntaxError) -> JSONNode { try JSONReader.parse(Array(text.utf8)) }
 

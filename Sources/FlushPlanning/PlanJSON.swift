@@ -1,0 +1,132 @@
+import NFIT
+import OrderedJSON
+import NVDIMMTopology
+
+/// A plan as JSON: snake_case keys in a fixed order, physical addresses as `"0x…"` strings,
+/// handles and offsets within a page as integers, optional keys left out rather than null
+/// (ndctl's conventions: `ndctl list` prints handles and offsets as numbers).
+public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JSONValue {
+    let plan = report.plan
+    var members = planHeadToJSON(plan)
+    switch report.vmmPath {
+    case .failsClosed(let path, _)?: members.append(("vmm_path", .string(path)))
+    case .unguarded(let why)?: members.append(("vmm_path_problem", .string(why)))
+    case nil: break
+    }
+    if !plan.dimms.isEmpty { members.append(("dimms", .array(plan.dimms.map(planDIMMToJSON)))) }
+    if !plan.ranges.isEmpty {
+        members.append(("ranges", .array(plan.ranges.enumerated().map { index, range in
+            var r: [(String, JSONValue)] = [
+                ("path", .string(plan.hintSource)),
+                ("offset", .hex(range.page)),
+                ("length", .integer(range.size)),
+            ]
+            if let guest = plan.guest { r.append(("guest_address", .hex(guest.guestAddress(ofPage: index)))) }
+            r.append(("hints", .array(range.hints.map { hint in
+                var h: [(String, JSONValue)] = [("dimm", .string(hint.dimm))]
+                if let handle = hint.handle { h.append(("handle", .integer(handle))) }
+                h.append(("offset", .integer(hint.offset)))
+                return .object(h)
+            })))
+            return .object(r)
+        })))
+    }
+    if let path = plan.deepFlushPath { members.append(("deep_flush", .string(path))) }
+    if let guest = plan.guest { members.append(("guest", guestToJSON(guest))) }
+    if let guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(guestNFIT))) }
+    if !report.checks.isEmpty { members.append(("checks", .array(report.checks.map(checkToJSON)))) }
+    if let note = report.note { members.append(("note", .string(note))) }
+    return .object(members)
+}
+
+/// The members every plan's JSON starts with, in this order: `backend`, `backend_kind`,
+/// `method`, `reason`, then `region` and `persistence_domain` when known (`flushctl plan` and
+/// `flushctl qemu` both begin so).
+public func planHeadToJSON(_ plan: Plan) -> [(String, JSONValue)] {
+    var members: [(String, JSONValue)] = [
+        ("backend", .string(plan.backend)),
+        ("backend_kind", .string(plan.backendKind)),
+        ("method", .string(plan.method.rawValue)),
+        ("reason", .string(plan.reason)),
+    ]
+    if let region = plan.region { members.append(("region", .string(region.dev))) }
+    if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
+    return members
+}
+
+/// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).
+public func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
+    var members: [(String, JSONValue)] = []
+    if let caps = layout.platformCapabilities {
+        members.append(("platform_capabilities", .array(caps.map { .string($0.rawValue) })))
+    }
+    members.append(("regions", .array(layout.regions.map { region in
+        .object([
+            ("base", .hex(region.base)),
+            ("size", .hex(region.size)),
+            ("dimms", .array(region.dimms.map { dimm in
+                var d: [(String, JSONValue)] = [("handle", .string(planHandle(dimm.handle)))]
+                if let hints = dimm.hints { d.append(("hints", .array(hints.map { .hex($0) }))) }
+                return .object(d)
+            })),
+        ])
+    })))
+    return .object(members)
+}
+
+/// A handle as `0x0001`, as the layout spec writes them.
+private func planHandle(_ handle: UInt32) -> String {
+    let digits = String(handle, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
+/// A plan's DIMM: name, handle, hints (`flush_hints` left out when unknown).
+public func planDIMMToJSON(_ dimm: DIMM) -> JSONValue {
+    var d: [(String, JSONValue)] = [("dimm", .string(dimm.dev))]
+    if let handle = dimm.handle { d.append(("handle", .integer(handle))) }
+    if let hints = dimm.flushHints { d.append(("flush_hints", .array(hints.map { .hex($0) }))) }
+    return .object(d)
+}
+
+/// The guest layout, with each DIMM's NFIT flush hint structure as hex bytes.
+public func guestToJSON(_ guest: GuestLayout) -> JSONValue {
+    .object([
+        ("base", .hex(guest.base)),
+        ("dimms", .array(guest.dimms.map { dimm in
+            var d: [(String, JSONValue)] = [
+                ("position", .integer(dimm.position)),
+                ("handle", .integer(dimm.handle)),
+                ("host_dimm", .string(dimm.hostDIMM)),
+                ("flush_hints", .array(dimm.hints.map { .hex($0) })),
+            ]
+            if let bytes = try? dimm.encodedStructure() {
+                d.append(("nfit_flush_hint_structure", .string(planHexBytes(bytes))))
+            }
+            return .object(d)
+        })),
+    ])
+}
+
+/// Bytes as lowercase hex pairs without separators.
+public func planHexBytes(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    var text = ""
+    text.reserveCapacity(bytes.count * 2)
+    for b in bytes {
+        text.append(digits[Int(b >> 4)])
+        text.append(digits[Int(b & 0xf)])
+    }
+    return text
+}
+
+/// A check as JSON.
+public func checkToJSON(_ check: Check) -> JSONValue {
+    var c: [(String, JSONValue)] = [("id", .string(check.id.rawValue))]
+    if let page = check.page { c.append(("page", .hex(page))) }
+    c.append(("verdict", .string(check.verdict.rawValue)))
+    c.append(("finding", .string(check.finding)))
+    if let fix = check.fix { c.append(("fix", .string(fix))) }
+    if let path = check.path { c.append(("path", .string(path))) }
+    return .object(c)
+}
+
