@@ -37,10 +37,11 @@ let package = Package(
         // statfs(2)'s type, FS_IOC_FSGETXATTR and statx(2)'s mount-root attribute: where a
         // backend's blocks are and whether its directory goes away with its filesystem.
         .target(name: "CLinuxFS"),
-        // The ACPI NFIT: decode, validate, encode. Pure Swift, no dependency.
-        .target(name: "NFIT"),
-        // json-c style pretty printing with keys in a fixed order, as ndctl prints.
+        // The one JSON: a strict reader, typed reads that name the path, and json-c style
+        // printing with keys in a fixed order, as ndctl prints.
         .target(name: "OrderedJSON"),
+        // The ACPI NFIT: decode, validate, encode, and the layout's JSON form. Pure Swift.
+        .target(name: "NFIT", dependencies: ["OrderedJSON"]),
         // The coalescing fsync fallback (docs/fsync-fallback.md): no libndctl, no histogram, so a
         // VMM written in Swift can link it alone.
         .target(
@@ -123,7 +124,7 @@ let package = Package(
         // What NFITTests and FlushctlTests share: the iasl fixtures, running iasl and the built
         // flushctl, temporary directories.
         .target(name: "TestSupport", path: "Tests/TestSupport", resources: [.copy("Fixtures")]),
-        .testTarget(name: "NFITTests", dependencies: ["NFIT", "TestSupport"]),
+        .testTarget(name: "NFITTests", dependencies: ["NFIT", "OrderedJSON", "TestSupport"]),
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"]),
         // The library modules' own code (@testable): topology, planning, cache, host I/O, bench.
         .testTarget(

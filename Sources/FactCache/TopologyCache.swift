@@ -5,6 +5,7 @@ import Glibc
 import FlushPlanning
 import HostFiles
 import NVDIMMTopology
+import OrderedJSON
 
 // The topology cache: what `flushctl refresh` (run as root, from udev) learned, for the
 // unprivileged `list` and `plan`. CacheDocument.swift encodes the document (with the list and
@@ -167,133 +168,62 @@ public enum TopologyCache {
     /// Decodes a cache document (`path` is named in errors). Every number is range-checked:
     /// an error names the member and the value.
     public static func decode(_ bytes: [UInt8], path: String = defaultPath) throws(HostError) -> CachedTopology {
-        let root: CacheJSON
-        do { root = try CacheJSON.parse(bytes) } catch {
+        let document: JSONValue
+        do { document = try JSONReader.parse(bytes) } catch {
             throw HostError(path: path, message: "not valid JSON at \(error)")
         }
-        func bad(_ what: String) -> HostError { HostError(path: path, message: "not a flushctl cache: \(what)") }
-        guard case .string(let format)? = root["format"], format == formatName else { throw bad("member \"format\" is not \"\(formatName)\"") }
-        guard case .number(let v)? = root["version"], Int(v) == formatVersion else {
-            throw bad("member \"version\" is \(describe(root["version"])), not \(formatVersion) (written by another flushctl version: run `flushctl refresh` again)")
+        do {
+            return try decode(JSONField(document: document))
+        } catch {
+            throw HostError(path: path, message: "not a flushctl cache: \(error)")
         }
-        let generation = try integer(root["generation"], "member \"generation\"", 1...maximumGeneration, path: path)
-        let unixTime = try integer(root["unix_time"], "member \"unix_time\"", 0...maximumUnixTime, path: path, what: "a time from 1970 to 9999 in seconds since the epoch")
-        guard case .string(let kernel)? = root["kernel"] else { throw bad("member \"kernel\" is not a string") }
+    }
+
+    private static func decode(_ root: JSONField) throws(JSONFieldError) -> CachedTopology {
+        guard (try? root["format"].string()) == formatName else { throw root["format"].error("is not \"\(formatName)\"") }
+        let version = root["version"]
+        guard (try? version.integer(in: Int.min...Int.max)) == formatVersion else {
+            throw version.error("is \(version.described), not \(formatVersion) (written by another flushctl version: run `flushctl refresh` again)")
+        }
+        let generation = try root["generation"].integer(in: 1...maximumGeneration)
+        let unixTime = try root["unix_time"].integer(in: 0...maximumUnixTime, what: "a time from 1970 to 9999 in seconds since the epoch")
+        let kernel = try root["kernel"].string()
         var bootID: String?
-        if let node = root["boot_id"] {
-            guard case .string(let text) = node, isBootID(text) else { throw bad("member \"boot_id\" is \(describe(node)), not a boot id") }
+        if let field = root["boot_id"].ifPresent {
+            guard let text = try? field.string(), isBootID(text) else { throw field.error("is \(field.described), not a boot id") }
             bootID = text
         }
 
         var hints: [UInt32: [UInt64]]?
-        if let node = root["hints_by_handle"] {
-            guard case .array(let entries) = node else { throw bad("\"hints_by_handle\" is not an array") }
+        if let field = root["hints_by_handle"].ifPresent {
             var map: [UInt32: [UInt64]] = [:]
-            for (i, entry) in entries.enumerated() {
-                let handle = try hexOrDecimal(entry["handle"], "hints_by_handle[\(i)].handle", as: UInt32.self, path: path)
-                guard case .array(let list)? = entry["flush_hints"] else { throw bad("hints_by_handle[\(i)].flush_hints is not an array") }
-                var addresses: [UInt64] = []
-                for (j, a) in list.enumerated() {
-                    addresses.append(try hexOrDecimal(a, "hints_by_handle[\(i)].flush_hints[\(j)]", as: UInt64.self, path: path))
-                }
+            for entry in try field.elements() {
+                let handle = try entry["handle"].unsigned(UInt32.self)
+                let addresses = try entry["flush_hints"].elements().map { (a) throws(JSONFieldError) in try a.unsigned(UInt64.self) }
                 guard map.updateValue(addresses, forKey: handle) == nil else {
-                    throw bad("hints_by_handle[\(i)].handle 0x\(String(handle, radix: 16)) repeats an earlier entry")
+                    throw entry["handle"].error("0x\(String(handle, radix: 16)) repeats an earlier entry")
                 }
             }
             hints = map
         }
 
-        guard case .array(let regionNodes)? = root["regions"] else { throw bad("member \"regions\" is not an array") }
         var regions: [CachedRegion] = []
-        for (i, node) in regionNodes.enumerated() {
-            guard case .string(let dev)? = node["dev"] else { throw bad("regions[\(i)].dev is not a string") }
-            guard case .bool(let enabled)? = node["enabled"] else { throw bad("regions[\(i)].enabled is not a boolean") }
-            let size = try hexOrDecimal(node["size"], "regions[\(i)].size", as: UInt64.self, path: path)
-            guard case .array(let dimmNodes)? = node["dimms"] else { throw bad("regions[\(i)].dimms is not an array") }
-            var dimms: [DIMM] = []
-            for (j, d) in dimmNodes.enumerated() {
-                guard case .string(let name)? = d["dev"] else { throw bad("regions[\(i)].dimms[\(j)].dev is not a string") }
-                var handle: UInt32?
-                if let h = d["handle"] {
-                    handle = try hexOrDecimal(h, "regions[\(i)].dimms[\(j)].handle", as: UInt32.self, path: path)
-                }
-                dimms.append(DIMM.recorded(dev: name, handle: handle))
+        for node in try root["regions"].elements() {
+            let dimms = try node["dimms"].elements().map { (d) throws(JSONFieldError) in
+                DIMM.recorded(dev: try d["dev"].string(),
+                              handle: try d["handle"].ifPresent.map { (h) throws(JSONFieldError) in try h.unsigned(UInt32.self) })
             }
-            var checks: [Check] = []
-            if let c = node["checks"] {
-                guard case .array(let checkNodes) = c else { throw bad("regions[\(i)].checks is not an array") }
-                for (j, cn) in checkNodes.enumerated() {
-                    guard case .string(let idText)? = cn["id"], let id = CheckID(rawValue: idText) else { throw bad("regions[\(i)].checks[\(j)].id is not a known check") }
-                    guard case .string(let vText)? = cn["verdict"], let verdict = Verdict(rawValue: vText) else { throw bad("regions[\(i)].checks[\(j)].verdict is not a known verdict") }
-                    guard case .string(let finding)? = cn["finding"] else { throw bad("regions[\(i)].checks[\(j)].finding is not a string") }
-                    var page: UInt64?
-                    if let p = cn["page"] {
-                        page = try hexOrDecimal(p, "regions[\(i)].checks[\(j)].page", as: UInt64.self, path: path)
-                    }
-                    var fix: String?
-                    if let f = cn["fix"] {
-                        guard case .string(let text) = f else { throw bad("regions[\(i)].checks[\(j)].fix is not a string") }
-                        fix = text
-                    }
-                    var mapped: String?
-                    if let f = cn["path"] {
-                        guard case .string(let text) = f else { throw bad("regions[\(i)].checks[\(j)].path is not a string") }
-                        mapped = text
-                    }
-                    checks.append(Check(id: id, page: page, verdict: verdict, finding: finding, fix: fix, path: mapped))
-                }
+            let checks = try node["checks"].ifPresent.map { (c) throws(JSONFieldError) in
+                try c.elements().map { (check) throws(JSONFieldError) in try Check(json: check) }
             }
-            regions.append(CachedRegion(dev: dev, enabled: enabled, size: size, dimms: dimms, checks: checks))
+            regions.append(CachedRegion(dev: try node["dev"].string(), enabled: try node["enabled"].bool(),
+                                        size: try node["size"].unsigned(UInt64.self), dimms: dimms, checks: checks ?? []))
         }
-        var snapshot: Int64?
-        if let node = root["snapshot_boottime_ns"] {
-            snapshot = try integer(node, "member \"snapshot_boottime_ns\"", 0...Int64.max, path: path, what: "nanoseconds since boot")
+        let snapshot = try root["snapshot_boottime_ns"].ifPresent.map { (n) throws(JSONFieldError) in
+            try n.integer(in: 0...Int64.max, what: "nanoseconds since boot")
         }
         return CachedTopology(generation: generation, unixTime: unixTime, kernel: kernel, hintsByHandle: hints,
                               regions: regions, snapshotBootTime: snapshot, bootID: bootID)
-    }
-
-    /// A JSON value in an error message: a number as written, a string quoted (cut at 40
-    /// characters), anything else by kind; `missing` for none.
-    static func describe(_ node: CacheJSON?) -> String {
-        switch node {
-        case nil: return "missing"
-        case .number(let text)?: return text.count > 40 ? String(text.prefix(40)) + "…" : text
-        case .string(let text)?: return "\"" + (text.count > 40 ? String(text.prefix(40)) + "…" : text) + "\""
-        case .object?: return "an object"
-        case .array?: return "an array"
-        case .bool(let b)?: return b ? "true" : "false"
-        case .null?: return "null"
-        }
-    }
-
-    /// The JSON integer `node` (digits, an optional minus; no fraction or exponent) if it lies in
-    /// `range`; otherwise an error naming `key` and the value.
-    static func integer<T: FixedWidthInteger>(_ node: CacheJSON?, _ key: String, _ range: ClosedRange<T>, path: String,
-                                              what: String? = nil) throws(HostError) -> T {
-        if case .number(let text)? = node, let value = T(text, radix: 10), range.contains(value) { return value }
-        throw HostError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not \(what ?? "an integer from \(range.lowerBound) to \(range.upperBound)")")
-    }
-
-    /// A `"0x…"` string (1 to 16 hex digits, nothing else) or a decimal JSON number, that fits
-    /// `T`; otherwise an error naming `key` and the value.
-    static func hexOrDecimal<T: FixedWidthInteger & UnsignedInteger>(_ node: CacheJSON?, _ key: String, as: T.Type,
-                                                                     path: String) throws(HostError) -> T {
-        var value: UInt64?
-        switch node {
-        case .string(let s)?:
-            let digits = Array(s.utf8.dropFirst(2))
-            if s.hasPrefix("0x"), (1...16).contains(digits.count) {
-                value = digits.reduce(UInt64(0) as UInt64?) { v, c in hexDigit(c).flatMap { d in v.map { $0 << 4 | UInt64(d) } } }
-            }
-        case .number(let s)?:
-            value = UInt64(s, radix: 10)
-        default:
-            break
-        }
-        if let value, let fitted = T(exactly: value) { return fitted }
-        let bits = T.bitWidth
-        throw HostError(path: path, message: "not a flushctl cache: \(key) is \(describe(node)), not a \(bits)-bit number (\"0x…\" or decimal)")
     }
 
     /// The value of an ASCII hex digit.

@@ -7,7 +7,7 @@ import HostFiles
 import NVDIMMTopology
 
 /// How a check came out.
-public enum Verdict: String, Sendable, Equatable, Comparable {
+public enum Verdict: String, Sendable, Equatable, Comparable, CaseIterable {
     /// The condition holds.
     case ok
     /// Mapping works, but the administrator should know something.

@@ -33,7 +33,7 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
     }
     if let path = plan.deepFlushPath { members.append(("deep_flush", .string(path))) }
     if let guest = plan.guest { members.append(("guest", guestToJSON(guest))) }
-    if let guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(guestNFIT))) }
+    if let guestNFIT { members.append(("guest_nfit_layout", guestNFIT.json)) }
     if !report.checks.isEmpty { members.append(("checks", .array(report.checks.map(checkToJSON)))) }
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)
@@ -52,32 +52,6 @@ public func planHeadToJSON(_ plan: Plan) -> [(String, JSONValue)] {
     if let region = plan.region { members.append(("region", .string(region.dev))) }
     if let domain = plan.persistenceDomain { members.append(("persistence_domain", .string(domain.rawValue))) }
     return members
-}
-
-/// An NFIT layout in the JSON form `flushctl nfit build` reads (handles as 4-digit hex).
-public func nfitLayoutToJSON(_ layout: NFITLayout) -> JSONValue {
-    var members: [(String, JSONValue)] = []
-    if let caps = layout.platformCapabilities {
-        members.append(("platform_capabilities", .array(caps.map { .string($0.rawValue) })))
-    }
-    members.append(("regions", .array(layout.regions.map { region in
-        .object([
-            ("base", .hex(region.base)),
-            ("size", .hex(region.size)),
-            ("dimms", .array(region.dimms.map { dimm in
-                var d: [(String, JSONValue)] = [("handle", .string(planHandle(dimm.handle)))]
-                if let hints = dimm.hints { d.append(("hints", .array(hints.map { .hex($0) }))) }
-                return .object(d)
-            })),
-        ])
-    })))
-    return .object(members)
-}
-
-/// A handle as `0x0001`, as the layout spec writes them.
-private func planHandle(_ handle: UInt32) -> String {
-    let digits = String(handle, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }
 
 /// A plan's DIMM: name, handle, hints (`flush_hints` left out when unknown).
@@ -130,3 +104,14 @@ public func checkToJSON(_ check: Check) -> JSONValue {
     return .object(c)
 }
 
+extension Check {
+    /// A check as ``checkToJSON(_:)`` wrote it (the topology cache keeps root's checks).
+    public init(json: JSONField) throws(JSONFieldError) {
+        self.init(id: try json["id"].oneOf(CheckID.self),
+                  page: try json["page"].ifPresent.map { (p) throws(JSONFieldError) in try p.unsigned(UInt64.self) },
+                  verdict: try json["verdict"].oneOf(Verdict.self),
+                  finding: try json["finding"].string(),
+                  fix: try json["fix"].ifPresent.map { (f) throws(JSONFieldError) in try f.string() },
+                  path: try json["path"].ifPresent.map { (f) throws(JSONFieldError) in try f.string() })
+    }
+}

@@ -70,6 +70,7 @@ enum NFITFormat {
         case .int(let i): return [String(i)]
         case .uint(let u): return [String(u)]
         case .double(let d): return [String(d)]
+        case .number(let text): return [text]
         case .bool(let b): return [b ? "yes" : "no"]
         case .null: return ["null"]
         case .array(let a):

@@ -57,7 +57,7 @@ struct PlanCommand: ParsableCommand {
             print(planToJSON(report, guestNFIT: layout).prettyPrinted())
         } else {
             print(planToText(report))
-            if let layout { print("  guest NFIT (flushctl nfit build):\n" + nfitLayoutToJSON(layout).prettyPrinted()) }
+            if let layout { print("  guest NFIT (flushctl nfit build):\n" + layout.json.prettyPrinted()) }
         }
     }
 }

@@ -157,7 +157,7 @@ func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
     members.append(("files", .object(files.map { ($0.key, .string($0.path)) })))
     members.append(("qemu_args", .array(recipe.arguments.map { .string($0) })))
     if let source = recipe.capabilitiesSource { members.append(("platform_capabilities_from", .string(source.rawValue))) }
-    if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(layout))) }
+    if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", layout.json)) }
     if !recipe.guestDIMMDevices.isEmpty {
         members.append(("guest_dimm_devices", .array(recipe.guestDIMMDevices.map {
             .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])

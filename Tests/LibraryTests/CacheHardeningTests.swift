@@ -136,15 +136,15 @@ struct CacheHardeningTests {
     @Test("out-of-range numbers are refused on decode, naming the key and the value")
     func numbersRangeChecked() throws {
         let cases: [(String, String, String)] = [
-            ("\"unix_time\":1795632232", "\"unix_time\":-9223372036854775808", "\"unix_time\" is -9223372036854775808"),
-            ("\"unix_time\":1795632232", "\"unix_time\":-1", "\"unix_time\" is -1"),
-            ("\"generation\":1,", "\"generation\":18446744073709551615,", "\"generation\" is 18446744073709551615"),
-            ("\"generation\":1,", "\"generation\":99999999999999999999999,", "\"generation\" is 99999999999999999999999"),
-            ("\"kernel\"", "\"snapshot_boottime_ns\":-5,\"kernel\"", "\"snapshot_boottime_ns\" is -5"),
-            ("\"size\":1073741824", "\"size\":18446744073709551616", "regions[0].size is 18446744073709551616"),
-            ("\"handle\":\"0x1\"", "\"handle\":\"0x100000000\"", "hints_by_handle[0].handle is \"0x100000000\""),
-            ("\"nmem0\",\"handle\":\"0x1\"", "\"nmem0\",\"handle\":\"-0x1\"", "regions[0].dimms[0].handle is \"-0x1\""),
-            ("\"0x37ffe000\"", "\"0x+37ffe000\"", "hints_by_handle[0].flush_hints[0] is \"0x+37ffe000\""),
+            ("\"unix_time\":1795632232", "\"unix_time\":-9223372036854775808", "unix_time: -9223372036854775808 is not a time"),
+            ("\"unix_time\":1795632232", "\"unix_time\":-1", "unix_time: -1 is not a time"),
+            ("\"generation\":1,", "\"generation\":18446744073709551615,", "generation: 18446744073709551615 is not an integer"),
+            ("\"generation\":1,", "\"generation\":99999999999999999999999,", "generation: 99999999999999999999999 is not an integer"),
+            ("\"kernel\"", "\"snapshot_boottime_ns\":-5,\"kernel\"", "snapshot_boottime_ns: -5 is not nanoseconds"),
+            ("\"size\":1073741824", "\"size\":18446744073709551616", "regions[0].size: 18446744073709551616 is not an integer from 0 to 0xffffffffffffffff"),
+            ("\"handle\":\"0x1\"", "\"handle\":\"0x100000000\"", "hints_by_handle[0].handle: \"0x100000000\" is not an integer from 0 to 0xffffffff"),
+            ("\"nmem0\",\"handle\":\"0x1\"", "\"nmem0\",\"handle\":\"-0x1\"", "regions[0].dimms[0].handle: \"-0x1\" is not a number"),
+            ("\"0x37ffe000\"", "\"0x+37ffe000\"", "hints_by_handle[0].flush_hints[0]: \"0x+37ffe000\" is not a number"),
         ]
         for (target, replacement, expected) in cases {
             let bytes = try Self.document { $0.replacingFirst(target, with: replacement) }

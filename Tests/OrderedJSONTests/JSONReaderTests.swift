@@ -1,9 +1,9 @@
 import Testing
-@testable import NFIT
+import OrderedJSON
 
-/// The package's strict JSON reader (layouts here, the topology cache in FactCache).
+/// The one strict JSON reader (NFIT layouts, the topology cache).
 @Suite struct JSONReaderTests {
-    private func parse(_ text: String) throws(JSONSyntaxError) -> JSONNode { try JSONReader.parse(Array(text.utf8)) }
+    private func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue { try JSONReader.parse(Array(text.utf8)) }
 
     @Test("a leading zero is refused at the number's offset; 0, -0 and 0.5 stay valid")
     func leadingZeros() throws {

@@ -1,48 +1,21 @@
-// A small, strict JSON reader, so the NFIT module needs nothing beyond the standard library.
-// It reads the layout spec here and, through the package, the topology cache in FactCache.
-// Numbers are kept as their text: every field decides how to read them.
+// The one JSON reader: strict, so a document from outside (a layout, the topology cache) is
+// refused with the byte offset of its first error. Objects keep their key order and numbers
+// their text (``JSONValue/number(_:)``): every field decides how to read them, through
+// ``JSONField``.
 
-/// A parsed JSON value; objects keep their key order.
-package enum JSONNode: Equatable {
-    case object([(String, JSONNode)])
-    case array([JSONNode])
-    case string(String)
-    case number(String)
-    case bool(Bool)
-    case null
-
-    package static func == (a: JSONNode, b: JSONNode) -> Bool {
-        switch (a, b) {
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case let (.array(x), .array(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
-        case (.null, .null): return true
-        default: return false
-        }
-    }
-
-    var kindName: String {
-        switch self {
-        case .object: return "an object"
-        case .array: return "an array"
-        case .string: return "a string"
-        case .number: return "a number"
-        case .bool: return "a boolean"
-        case .null: return "null"
-        }
-    }
+/// A syntax error: the byte offset and what was expected.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Byte offset of the error in the document.
+    public var offset: Int
+    /// What was wrong.
+    public var message: String
+    /// Creates a syntax error.
+    public init(offset: Int, message: String) { self.offset = offset; self.message = message }
+    /// `byte N: message`.
+    public var description: String { "byte \(offset): \(message)" }
 }
 
-/// A syntax error: byte offset and what was expected.
-package struct JSONSyntaxError: Error {
-    package var offset: Int
-    package var message: String
-}
-
-package struct JSONReader {
+public struct JSONReader {
     private let b: [UInt8]
     private var i = 0
     private var depth = 0
@@ -50,7 +23,7 @@ package struct JSONReader {
     /// Parses `bytes` as one JSON value: objects keep their key order and may not repeat a
     /// key, numbers may not start with a redundant zero, nesting stops at 64 levels, and
     /// nothing but white space may follow the value.
-    package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var r = JSONReader(b: bytes)
         r.skipSpace()
         let v = try r.value()
@@ -67,7 +40,7 @@ package struct JSONReader {
 
     private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, message: message) }
 
-    private mutating func value() throws(JSONSyntaxError) -> JSONNode {
+    private mutating func value() throws(JSONSyntaxError) -> JSONValue {
         guard i < b.count else { throw fail("unexpected end of input, expected a value") }
         switch b[i] {
         case UInt8(ascii: "{"): return try object()
@@ -93,8 +66,8 @@ package struct JSONReader {
         if depth > 64 { throw fail("nesting deeper than 64 levels") }
     }
 
-    private mutating func object() throws(JSONSyntaxError) -> JSONNode {
-        var members: [(String, JSONNode)] = []
+    private mutating func object() throws(JSONSyntaxError) -> JSONValue {
+        var members: [(String, JSONValue)] = []
         // The keys seen so far, so a repeat is found in constant time: a cache may hold
         // objects of very many members, and a scan per key made them quadratic.
         var keys = Set<String>()
@@ -114,8 +87,8 @@ package struct JSONReader {
         return .object(members)
     }
 
-    private mutating func array() throws(JSONSyntaxError) -> JSONNode {
-        var elements: [JSONNode] = []
+    private mutating func array() throws(JSONSyntaxError) -> JSONValue {
+        var elements: [JSONValue] = []
         try items(close: "]", in: "an array") { r throws(JSONSyntaxError) in elements.append(try r.value()) }
         return .array(elements)
     }
