@@ -112,7 +112,7 @@ public enum BenchTarget: Sendable, Equatable {
             }
             return .file(path: argument, directory: directory)
         case S_IFCHR, S_IFBLK:
-            let backend = try BackendProbe.inspect(path: argument)
+            let backend = try BackendProbe.inspect(path: argument).backend
             guard let region = backend.region else {
                 throw HostError(message: "\(argument): block device on no NVDIMM region (give a directory for an fsync benchmark)")
             }
@@ -198,7 +198,7 @@ public enum HostBench {
             guard let snapshot else {
                 throw HostError(message: "\(region): \(note ?? "the NVDIMM topology could not be read")")
             }
-            let facts = try snapshot.region(named: region.dev)
+            let facts = try snapshot.region(region)
             results.append(mappedHints(facts, in: snapshot, bounds: options.bounds, progress: progress))
             results.append(deepFlush(facts, bounds: options.bounds, progress: progress))
         }

@@ -121,8 +121,9 @@ public enum DevMemChecks {
     /// All checks, in the order `flushctl check` prints them: the hint device (when probed),
     /// lockdown, then for /dev/mem privilege, kernel restrictions and revocation (through a
     /// usable hint device they decide nothing and are left out), then per page its owner,
-    /// sharing and (if given) the mmap proof.
-    public static func evaluate(facts: HostFacts, region: String, pages: [FlushHintPage],
+    /// sharing and (if given) the mmap proof. `owners` are the pages' ``owner(page:iomem:region:)``
+    /// checks when the caller already ran them (to decide which pages to prove).
+    public static func evaluate(facts: HostFacts, region: String, pages: [FlushHintPage], owners: [UInt64: Check] = [:],
                                 proofs: [UInt64: MapProof] = [:], device: HintDevice? = nil) -> [Check] {
         var checks: [Check] = []
         var source = HintDevice.devMem
@@ -140,7 +141,7 @@ public enum DevMemChecks {
             ]
         }
         for use in pages {
-            checks.append(owner(page: use.page, iomem: facts.iomem, region: region))
+            checks.append(owners[use.page] ?? owner(page: use.page, iomem: facts.iomem, region: region))
             checks.append(sharing(use, region: region))
             let explained = checks.contains { $0.verdict == .fail || $0.verdict == .unknown }
             checks.append(mapping(page: use.page, proof: proofs[use.page] ?? .notTried, source: source, explained: explained))

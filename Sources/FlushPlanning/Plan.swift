@@ -20,14 +20,33 @@ public struct RegionFacts: Sendable, Equatable {
     /// `deep_flush` read as an integer (1: flush hints to write, 0: none); `nil` when absent or unreadable.
     public var deepFlush: Int?
     /// The DIMMs in interleave position order. A DIMM's ``DIMM/flushHints`` is `nil` when unknown.
-    public var dimms: [DIMM]
+    public var dimms: [DIMM] { didSet { hintPages = Self.pages(of: dimms, sharedPages: sharedPages) } }
     /// For each hint page, the other regions whose DIMMs have hints in it.
-    public var sharedPages: [UInt64: [String]] = [:]
+    public var sharedPages: [UInt64: [String]] { didSet { hintPages = Self.pages(of: dimms, sharedPages: sharedPages) } }
     /// Why the DIMMs above may not be all of the region's (a mapping libndctl could not resolve,
     /// a DIMM the bus does not list); `nil` when they are. A plan on an incomplete region is
     /// never passthrough or none: either could leave a DIMM unflushed.
-    public var incomplete: String? = nil
+    public var incomplete: String?
+    /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, hints in interleave order,
+    /// with the other regions that share them: computed once with the DIMMs, and used by the
+    /// checks, the plan and the QEMU recipe alike.
+    public private(set) var hintPages: [FlushHintPage]
 
+    /// The facts of a region.
+    public init(name: RegionName, enabled: Bool, persistenceDomain: PersistenceDomain, deepFlush: Int?,
+                dimms: [DIMM], sharedPages: [UInt64: [String]] = [:], incomplete: String? = nil) {
+        self.name = name; self.enabled = enabled; self.persistenceDomain = persistenceDomain
+        self.deepFlush = deepFlush; self.dimms = dimms; self.sharedPages = sharedPages; self.incomplete = incomplete
+        self.hintPages = Self.pages(of: dimms, sharedPages: sharedPages)
+    }
+
+    private static func pages(of dimms: [DIMM], sharedPages: [UInt64: [String]]) -> [FlushHintPage] {
+        FlushHintPage.pages(of: dimms).map { page in
+            var page = page
+            page.sharedWith = sharedPages[page.page] ?? []
+            return page
+        }
+    }
 }
 
 extension RegionFacts {
@@ -68,16 +87,6 @@ extension RegionFacts {
 
     /// Whether some DIMM of the region is known to have flush hints.
     public var hasHints: Bool { dimms.contains { !($0.flushHints ?? []).isEmpty } }
-
-    /// The distinct 4 KiB pages holding the DIMMs' hints, ascending, hints in interleave order,
-    /// with the other regions that share them.
-    public var hintPages: [FlushHintPage] {
-        FlushHintPage.pages(of: dimms).map { page in
-            var page = page
-            page.sharedWith = sharedPages[page.page] ?? []
-            return page
-        }
-    }
 }
 
 /// Whether `mmap(MAP_SHARED_VALIDATE | MAP_SYNC)` was accepted on the backend.
@@ -127,6 +136,36 @@ public enum Backend: Sendable, Equatable {
         case .daxFile: return "dax_file"
         case .otherFile, .unplacedFile: return "file"
         }
+    }
+}
+
+/// The backend's size and the alignment a mapping of it needs: a device-dax device's from
+/// libdaxctl (its `align`, else its dax region's), a block device's or a file's size.
+public struct BackendGeometry: Sendable, Equatable {
+    /// Bytes the guest gets: a device-dax device's size, a file's or block device's size.
+    public var size: UInt64
+    /// The mapping alignment the backend needs (a device-dax device's `align`), if any.
+    public var align: UInt64?
+
+    /// A geometry.
+    public init(size: UInt64, align: UInt64? = nil) { self.size = size; self.align = align }
+}
+
+/// A backend as one probe found it: what it is, its size and alignment when the probe could
+/// tell (a device-dax device's come from the topology instead), and the path to give a VMM.
+public struct ProbedBackend: Sendable, Equatable {
+    /// What the backend is.
+    public var backend: Backend
+    /// Its size and alignment; `nil` for a device-dax device, whose the topology has.
+    public var geometry: BackendGeometry?
+    /// The path a VMM is given, or why there is none.
+    public var vmmPath: VMMPath
+    /// The kernel's name of a device backend (`dax0.0`, `pmem0`), from sysfs.
+    public var deviceName: String?
+
+    /// A probed backend.
+    public init(backend: Backend, geometry: BackendGeometry?, vmmPath: VMMPath, deviceName: String? = nil) {
+        self.backend = backend; self.geometry = geometry; self.vmmPath = vmmPath; self.deviceName = deviceName
     }
 }
 
@@ -416,6 +455,9 @@ public struct PlanReport: Sendable {
     /// The path to give a VMM for the backend (``BackendProbe/vmmPath(for:sysfs:)``); `nil` for
     /// a plan of a region rather than a backend.
     public var vmmPath: VMMPath?
+    /// The backend's size and alignment, from the same probe (a device-dax device's from the
+    /// topology); `nil` for a plan of a region, or a device-dax device libdaxctl does not list.
+    public var geometry: BackendGeometry?
 
     /// Creates a report.
     public init(plan: Plan, checks: [Check], note: String?, region: RegionFacts? = nil, cache: String? = nil) {

@@ -81,17 +81,6 @@ public struct QemuRequest: Sendable, Equatable {
     }
 }
 
-/// The backend's size and the alignment a mapping of it needs.
-public struct QemuBackendGeometry: Sendable, Equatable {
-    /// Bytes the guest gets: a device-dax device's size, a file's or block device's size.
-    public var size: UInt64
-    /// The mapping alignment the backend needs (a device-dax device's `align`), if any.
-    public var align: UInt64?
-
-    /// A geometry.
-    public init(size: UInt64, align: UInt64? = nil) { self.size = size; self.align = align }
-}
-
 /// How the guest sees the backend.
 public enum QemuPmemDevice: String, Sendable, Equatable {
     /// A `pc-dimm` at a fixed address, described to the guest by our NFIT.
@@ -210,7 +199,7 @@ public struct QemuRecipe: Sendable, Equatable {
     /// - Throws: ``QemuRecipeError`` for a `deep_flush` plan (stock QEMU cannot do it), a
     ///   backend with no path that fails closed, bad explicit addresses, a backend size QEMU or the NFIT cannot take, a path QEMU's option
     ///   syntax cannot carry.
-    public static func make(plan: Plan, capabilities: HostPlatformCapabilities, backend: QemuBackendGeometry,
+    public static func make(plan: Plan, capabilities: HostPlatformCapabilities, backend: BackendGeometry,
                             vmmPath: VMMPath, request: QemuRequest, checks: [Check] = []) throws(QemuRecipeError) -> QemuRecipe {
         let deviceBase = try deviceMemoryBase(request)
         guard case .failsClosed(let path, let deviceNumber) = vmmPath else {

@@ -25,20 +25,25 @@ public enum BackendProbe {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
-    /// Inspects `path`: a device-dax character device, an NVDIMM block device, a file on a
-    /// filesystem on an NVDIMM region (probing MAP_SYNC and holes), or any other file. The
-    /// backend carries `path` resolved (``resolve(backend:)``), so the file planned is the
-    /// file a VMM started elsewhere opens.
+    /// Inspects `path` once: a device-dax character device, an NVDIMM block device, a file on a
+    /// filesystem on an NVDIMM region (probing MAP_SYNC and holes), or any other file; with its
+    /// size (a block device's from sysfs, a file's; a device-dax device's is the topology's) and
+    /// the path to give a VMM (``vmmPath(for:sysfs:)``), all from one `stat`. The backend
+    /// carries `path` resolved (``resolve(backend:)``), so the file planned is the file a VMM
+    /// started elsewhere opens.
     ///
     /// - Throws: ``HostError`` when the path cannot be resolved, is a character device that is
     ///   not device-dax on a region, or is neither a file nor a device.
-    public static func inspect(path given: String, sysfs: String = "/sys") throws(HostError) -> Backend {
+    public static func inspect(path given: String, sysfs: String = "/sys") throws(HostError) -> ProbedBackend {
         let path = try resolve(backend: given)
         var st = stat()
         if stat(path, &st) != 0 {
             let error = Errno(rawValue: errno)
             throw HostError(path: path, message: "cannot stat: \(error)", errno: error)
         }
+        let backend: Backend
+        var geometry: BackendGeometry?
+        var deviceName: String?
         switch st.st_mode & S_IFMT {
         case S_IFCHR:
             let dev = deviceNumber(UInt64(st.st_rdev))
@@ -46,27 +51,38 @@ public enum BackendProbe {
             guard let resolved = resolveLink(link), isDeviceDAX(sysfsPath: resolved), let region = region(inSysfsPath: resolved) else {
                 throw HostError(path: path, message: "character device \(dev) is not a device-dax device on an NVDIMM region")
             }
-            return .deviceDAX(path: path, region: region)
+            backend = .deviceDAX(path: path, region: region)
+            deviceName = resolved.split(separator: "/").last.map(String.init)
         case S_IFBLK:
             let dev = deviceNumber(UInt64(st.st_rdev))
             if let resolved = resolveLink("\(sysfs)/dev/block/\(dev)"), let region = region(inSysfsPath: resolved) {
-                return .blockDevice(path: path, region: region)
+                backend = .blockDevice(path: path, region: region)
+                deviceName = resolved.split(separator: "/").last.map(String.init)
+            } else {
+                backend = .otherFile(path: path)
             }
-            return .otherFile(path: path)
+            if let sectors = SmallFile.readInteger("\(sysfs)/dev/block/\(dev)/size"), sectors > 0 {
+                geometry = BackendGeometry(size: UInt64(sectors) * 512)
+            }
         case S_IFREG:
+            geometry = BackendGeometry(size: UInt64(max(0, st.st_size)))
             let dev = deviceNumber(UInt64(st.st_dev))
-            guard let resolved = resolveLink("\(sysfs)/dev/block/\(dev)"), let region = region(inSysfsPath: resolved) else {
-                return .otherFile(path: path)
+            if let resolved = resolveLink("\(sysfs)/dev/block/\(dev)"), let region = region(inSysfsPath: resolved) {
+                // st_dev names the filesystem's data device; the file's blocks may be elsewhere.
+                if let why = dataElsewhere(path: path, device: dev) {
+                    backend = .unplacedFile(path: path, why: why)
+                } else {
+                    backend = .daxFile(path: path, region: region, mapSync: probeMapSync(path: path),
+                                       fullyAllocated: isFullyAllocated(path: path, size: Int64(st.st_size)))
+                }
+            } else {
+                backend = .otherFile(path: path)
             }
-            // st_dev names the filesystem's data device; the file's blocks may be elsewhere.
-            if let why = dataElsewhere(path: path, device: dev) {
-                return .unplacedFile(path: path, why: why)
-            }
-            return .daxFile(path: path, region: region, mapSync: probeMapSync(path: path),
-                            fullyAllocated: isFullyAllocated(path: path, size: Int64(st.st_size)))
         default:
             throw HostError(path: path, message: "is neither a regular file nor a block or character device")
         }
+        return ProbedBackend(backend: backend, geometry: geometry, vmmPath: vmmPath(path: path, status: st, sysfs: sysfs),
+                             deviceName: deviceName)
     }
 
     /// `path` absolute, with every symbolic link, `.` and `..` resolved (`realpath(3)`): what a
@@ -93,9 +109,13 @@ public enum BackendProbe {
     /// The path to give a VMM for `backend`, one that no longer opens once the backend's device
     /// or filesystem is gone, or why there is none (``VMMPath``).
     public static func vmmPath(for backend: Backend, sysfs: String = "/sys") -> VMMPath {
-        let path = backend.path
         var st = stat()
-        if stat(path, &st) != 0 { return .unguarded(why: "\(path) cannot be examined (\(Errno(rawValue: errno)))") }
+        if stat(backend.path, &st) != 0 { return .unguarded(why: "\(backend.path) cannot be examined (\(Errno(rawValue: errno)))") }
+        return vmmPath(path: backend.path, status: st, sysfs: sysfs)
+    }
+
+    /// ``vmmPath(for:sysfs:)`` of the backend at `path`, whose `stat` is `st`.
+    static func vmmPath(path: String, status st: stat, sysfs: String) -> VMMPath {
         switch st.st_mode & S_IFMT {
         case S_IFCHR, S_IFBLK:
             let isChar = st.st_mode & S_IFMT == S_IFCHR
@@ -188,35 +208,6 @@ public enum BackendProbe {
             return nil
         default:
             return "is on a filesystem (type 0x\(String(UInt(bitPattern: type), radix: 16))) that flushctl does not know to keep a file's blocks on the device it reports (\(device))"
-        }
-    }
-
-    /// The backend's size and the alignment a mapping of it needs, for a VMM that maps all of
-    /// it: a device-dax device's `size` and `align` from sysfs (`align` is absent before Linux
-    /// 5.10: then the dax region's `align`), a block device's size, a file's size.
-    ///
-    /// - Throws: ``HostError`` when the path cannot be examined or sysfs has no size for it.
-    public static func geometry(path: String, sysfs: String = "/sys") throws(HostError) -> QemuBackendGeometry {
-        var st = stat()
-        if stat(path, &st) != 0 {
-            throw HostError(path: path, operation: "stat", errno: Errno(rawValue: errno))
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFCHR:
-            let dev = deviceNumber(UInt64(st.st_rdev))
-            guard let dir = resolveLink("\(sysfs)/dev/char/\(dev)"), let size = SmallFile.readInteger("\(dir)/size"), size > 0 else {
-                throw HostError(path: path, message: "sysfs gives no size for character device \(dev)")
-            }
-            let align = SmallFile.readInteger("\(dir)/align") ?? SmallFile.readInteger("\(dir)/../dax_region/align")
-            return QemuBackendGeometry(size: UInt64(size), align: align.flatMap { $0 > 0 ? UInt64($0) : nil })
-        case S_IFBLK:
-            let dev = deviceNumber(UInt64(st.st_rdev))
-            guard let sectors = SmallFile.readInteger("\(sysfs)/dev/block/\(dev)/size"), sectors > 0 else {
-                throw HostError(path: path, message: "sysfs gives no size for block device \(dev)")
-            }
-            return QemuBackendGeometry(size: UInt64(sectors) * 512)
-        default:
-            return QemuBackendGeometry(size: UInt64(max(0, st.st_size)))
         }
     }
 

@@ -29,11 +29,11 @@ public enum HostPlanning {
         let source: String
         if case .usable(let path) = device { source = path } else { source = devMem }
         let pages = facts.hintPages
+        var owners: [UInt64: Check] = [:]
+        for use in pages { owners[use.page] = DevMemChecks.owner(page: use.page, iomem: host.iomem, region: facts.name.dev) }
         var proofs: [UInt64: MapProof] = [:]
         if proveMapping {
-            for use in pages {
-                let owner = DevMemChecks.owner(page: use.page, iomem: host.iomem, region: facts.name.dev)
-                guard owner.verdict.allowsPassthrough else { continue }
+            for use in pages where owners[use.page]?.verdict.allowsPassthrough == true {
                 do {
                     let mapped = try MappedHintPages(pages: [use.page], path: source)
                     _ = consume mapped
@@ -43,23 +43,27 @@ public enum HostPlanning {
                 }
             }
         }
-        return DevMemChecks.evaluate(facts: host, region: facts.name.dev, pages: pages, proofs: proofs, device: device)
+        return DevMemChecks.evaluate(facts: host, region: facts.name.dev, pages: pages, owners: owners, proofs: proofs,
+                                     device: device)
     }
 
     /// Inspects `path`, reads its region's facts and the host's, proves the mapping, and plans.
     /// With `cache`, the hints and the root-only checks may come from the topology cache
     /// (``HostSnapshot/read(cache:needsHints:)``); the report's ``PlanReport/cache`` then says so.
     public static func plan(backendPath path: String, guestBase: UInt64?, cache: CachePolicy = .never) throws -> PlanReport {
-        let backend = try BackendProbe.inspect(path: path)
-        var report = try plan(backend: backend, guestBase: guestBase, cache: cache)
-        report.vmmPath = BackendProbe.vmmPath(for: backend)
+        let probed = try BackendProbe.inspect(path: path)
+        var report = try plan(probed, guestBase: guestBase, cache: cache)
+        report.vmmPath = probed.vmmPath
         return report
     }
 
-    private static func plan(backend: Backend, guestBase: UInt64?, cache: CachePolicy) throws -> PlanReport {
+    private static func plan(_ probed: ProbedBackend, guestBase: UInt64?, cache: CachePolicy) throws -> PlanReport {
+        let backend = probed.backend
         guard let regionName = backend.region else {
-            return PlanReport(plan: try Planner.plan(backend: backend, region: nil, checks: [], guestBase: guestBase),
-                              checks: [], note: nil)
+            var report = PlanReport(plan: try Planner.plan(backend: backend, region: nil, checks: [], guestBase: guestBase),
+                                    checks: [], note: nil)
+            report.geometry = probed.geometry
+            return report
         }
         if isPageCache(backend) {
             // fsync whatever the region: its facts only add detail, so failing to read them
@@ -69,17 +73,24 @@ public enum HostPlanning {
             var provenance: String?
             do {
                 let snapshot = try HostSnapshot.read(cache: cache)
-                facts = try snapshot.region(named: regionName.dev)
+                facts = try snapshot.region(regionName)
                 note = snapshot.note
                 provenance = snapshot.provenance
             } catch {
                 note = "region details unavailable: \(error)"
             }
             let plan = try Planner.plan(backend: backend, region: facts, checks: [], guestBase: guestBase)
-            return PlanReport(plan: plan, checks: [], note: note, region: facts, cache: provenance)
+            var report = PlanReport(plan: plan, checks: [], note: note, region: facts, cache: provenance)
+            report.geometry = probed.geometry
+            return report
         }
         let snapshot = try HostSnapshot.read(cache: cache)
-        return try plan(backend: backend, in: snapshot, guestBase: guestBase)
+        var report = try plan(backend: backend, in: snapshot, guestBase: guestBase)
+        // A device-dax device's size and alignment are libdaxctl's, read with the topology.
+        report.geometry = probed.geometry ?? probed.deviceName.flatMap { name in
+            snapshot.topology.daxDevice(named: name).map { BackendGeometry(size: $0.device.size, align: $0.device.align ?? $0.region.align) }
+        }
+        return report
     }
 
     /// Plans `backend` (not a page-cache one) on `snapshot`: its region's facts, the checks when
@@ -89,7 +100,7 @@ public enum HostPlanning {
             return PlanReport(plan: try Planner.plan(backend: backend, region: nil, checks: [], guestBase: guestBase),
                               checks: [], note: nil)
         }
-        let facts = try snapshot.region(named: regionName.dev)
+        let facts = try snapshot.region(regionName)
         let checks = needsChecks(backend: backend, facts: facts) ? snapshot.checks(for: facts) : []
         let plan = try Planner.plan(backend: backend, region: facts, checks: checks, guestBase: guestBase)
         var report = PlanReport(plan: plan, checks: checks, note: snapshot.note, region: facts, cache: snapshot.provenance)

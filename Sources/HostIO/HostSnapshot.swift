@@ -110,15 +110,25 @@ public struct HostSnapshot: Sendable {
         return TopologyCache.provenance(cached, path: path)
     }
 
-    /// The region named `name` (`regionN` or `N`) as the planner sees it.
+    /// The region named `name` (`regionN` or `N`, as a user writes it) as the planner sees it.
     ///
     /// - Throws: ``HostError`` naming the regions there are, when there is no such region.
     public func region(named name: String) throws(HostError) -> RegionFacts {
-        guard let parsed = RegionName(parsing: name), let region = topology.region(named: parsed.dev) else {
-            let known = topology.allRegions.map(\.dev)
-            throw HostError(message: "\(name): no such region (regions: \(known.isEmpty ? "none, no NVDIMM bus" : known.joined(separator: ", ")))")
-        }
+        guard let parsed = RegionName(parsing: name), let region = topology.region(parsed) else { throw noRegion(name) }
         return RegionFacts(region: region, topology: topology)
+    }
+
+    /// The region `name` as the planner sees it.
+    ///
+    /// - Throws: ``HostError`` naming the regions there are, when there is no such region.
+    public func region(_ name: RegionName) throws(HostError) -> RegionFacts {
+        guard let region = topology.region(name) else { throw noRegion(name.dev) }
+        return RegionFacts(region: region, topology: topology)
+    }
+
+    private func noRegion(_ name: String) -> HostError {
+        let known = topology.allRegions.map(\.dev)
+        return HostError(message: "\(name): no such region (regions: \(known.isEmpty ? "none, no NVDIMM bus" : known.joined(separator: ", ")))")
     }
 
     /// Every region as the planner sees it, in ndctl's order (by number).

@@ -38,7 +38,7 @@ extension CacheContents {
                 if let chardev = ns.chardev { daxDevices.append("/dev/" + chardev) }
                 for path in [ns.chardev, ns.blockdev].compactMap({ $0 }).map({ "/dev/" + $0 }) {
                     do {
-                        let backend = try BackendProbe.inspect(path: path)
+                        let backend = try BackendProbe.inspect(path: path).backend
                         let plan = try Planner.plan(backend: backend, region: facts, checks: checks[region.dev] ?? [])
                         plans.append(.planned(PlanReport(plan: plan, checks: [], note: nil, region: facts)))
                     } catch {

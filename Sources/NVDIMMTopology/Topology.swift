@@ -39,6 +39,21 @@ public struct Topology: Sendable, Equatable {
         for bus in buses { if let r = bus.regions.first(where: { $0.dev == dev }) { return r } }
         return nil
     }
+
+    /// The region `name`, in whichever bus.
+    public func region(_ name: RegionName) -> Region? {
+        for bus in buses { if let r = bus.regions.first(where: { $0.name == name }) { return r } }
+        return nil
+    }
+
+    /// The device-dax device `name` (`daxX.Y`) and its dax region, as libdaxctl lists them.
+    public func daxDevice(named name: String) -> (device: DaxDevice, region: DaxRegion)? {
+        for namespace in allNamespaces {
+            guard let daxRegion = namespace.daxRegion else { continue }
+            if let device = daxRegion.devices.first(where: { $0.chardev == name }) { return (device, daxRegion) }
+        }
+        return nil
+    }
 }
 
 /// A libnvdimm bus: one per NVDIMM provider (`ACPI.NFIT`, `e820`, `nfit_test.0`, …).

@@ -78,7 +78,9 @@ struct QemuCommand: ParsableCommand {
         let report = try HostPlanning.plan(backendPath: backend, guestBase: guestHintBase,
                                            cache: .whenNFITUnreadable(path: TopologyCache.defaultPath))
         if let provenance = report.cache { FileHandleStderr.write("flushctl qemu: note: flush hints and checks \(provenance)\n") }
-        let geometry = try BackendProbe.geometry(path: report.plan.backend)
+        guard let geometry = report.geometry else {
+            throw HostError(path: report.plan.backend, message: "its size is unknown: neither sysfs nor libdaxctl gives one")
+        }
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
                                          backend: geometry, vmmPath: report.vmmPath ?? .unguarded(why: report.plan.backend),
                                          request: request, checks: report.checks)

@@ -39,9 +39,9 @@ import Glibc
         #expect(symlink(dir.path + "/img", dir.path + "/link") == 0)
         let resolved = try BackendProbe.resolve(backend: dir.path + "/img")
         #expect(resolved.hasPrefix("/") && resolved.hasSuffix("/img"))
-        #expect(try BackendProbe.inspect(path: Self.relative(dir.path + "/img")).path == resolved)
-        #expect(try BackendProbe.inspect(path: dir.path + "/link").path == resolved)
-        #expect(try BackendProbe.inspect(path: dir.path + "/./link").path == resolved)
+        #expect(try BackendProbe.inspect(path: Self.relative(dir.path + "/img")).backend.path == resolved)
+        #expect(try BackendProbe.inspect(path: dir.path + "/link").backend.path == resolved)
+        #expect(try BackendProbe.inspect(path: dir.path + "/./link").backend.path == resolved)
         // A missing backend is an error, not a path for QEMU to create.
         #expect(throws: HostError.self) { try BackendProbe.inspect(path: Self.relative(dir.path + "/missing")) }
     }
@@ -75,8 +75,11 @@ import Glibc
     @Test func aFileBelowAMountPointFailsClosed() throws {
         let dir = try TempDir()
         try dir.write("img", "data")
-        let backend = try BackendProbe.inspect(path: dir.path + "/img")
-        #expect(BackendProbe.vmmPath(for: backend) == .failsClosed(path: backend.path, device: nil))
+        let probed = try BackendProbe.inspect(path: dir.path + "/img")
+        #expect(BackendProbe.vmmPath(for: probed.backend) == .failsClosed(path: probed.backend.path, device: nil))
+        // The probe's own answer is the same, with the file's size from the same stat.
+        #expect(probed.vmmPath == .failsClosed(path: probed.backend.path, device: nil))
+        #expect(probed.geometry == BackendGeometry(size: 4))
     }
 
     @Test(.enabled(if: isFilesystem("/dev/shm", magic: 0x0102_1994), "needs a mounted /dev/shm"))

@@ -159,8 +159,9 @@ struct PlanningFlushTests {
     @Test func backendProbeOnPlainFiles() throws {
         let dir = try TempDir()
         try dir.write("img", "data")
-        let backend = try BackendProbe.inspect(path: dir.path + "/img")
-        #expect(backend == .otherFile(path: dir.path + "/img"))
+        let probed = try BackendProbe.inspect(path: dir.path + "/img")
+        #expect(probed.backend == .otherFile(path: dir.path + "/img"))
+        #expect(probed.geometry == BackendGeometry(size: 4) && probed.deviceName == nil)
         #expect(throws: HostError.self) { try BackendProbe.inspect(path: dir.path + "/missing") }
         // A character device that is not device-dax.
         #expect(throws: HostError.self) { try BackendProbe.inspect(path: "/dev/null") }

@@ -40,7 +40,7 @@ private let daxLink = VMMPath.failsClosed(path: "/dev/flushctl/dax0.0/device", d
 private let hostCaps = HostPlatformCapabilities.read(NFITPlatformCapabilities(highestCapability: 1, capabilities: [.memoryControllerFlushOnPowerLoss, .memoryMirroring]))
 
 /// A passthrough plan and its recipe for `request`.
-private func passthrough(_ request: QemuRequest, geometry: QemuBackendGeometry = QemuBackendGeometry(size: daxSize, align: 0x1000)) throws -> (Plan, QemuRecipe) {
+private func passthrough(_ request: QemuRequest, geometry: BackendGeometry = BackendGeometry(size: daxSize, align: 0x1000)) throws -> (Plan, QemuRecipe) {
     let region = interleave()
     let plan = try Planner.plan(backend: devdax, region: region, checks: provenChecks(region),
                                 guestBase: try QemuRecipe.hintBase(for: request))
@@ -110,7 +110,7 @@ struct QemuRecipeTests {
     ])
     func memoryHotplugIsRefusedWhereTheGuestWouldAddThePmem(_ base: UInt64, _ size: UInt64, _ required: Bool) throws {
         let (_, recipe) = try passthrough(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: base, directory: "/d"),
-                                          geometry: QemuBackendGeometry(size: size, align: 0x1000))
+                                          geometry: BackendGeometry(size: size, align: 0x1000))
         let text = try #require(recipe.requirements.first { $0.hasPrefix("Linux guest:") })
         #expect(text == QemuRecipe.memoryHotplugRequirement(pmemBase: base, size: size))
         #expect(text.hasPrefix("Linux guest: boot it with acpi_no_memhotplug.") == required, "\(text)")
@@ -152,7 +152,7 @@ struct QemuRecipeTests {
         // Far from the base: maxmem grows so the area (maxmem - ram + 3 GiB) reaches the pages.
         #expect(ok.maxmem == (1 << 30) + (1 << 30))
 
-        func refused(_ request: QemuRequest, geometry: QemuBackendGeometry = QemuBackendGeometry(size: daxSize, align: 0x1000)) -> QemuRecipeError? {
+        func refused(_ request: QemuRequest, geometry: BackendGeometry = BackendGeometry(size: daxSize, align: 0x1000)) -> QemuRecipeError? {
             do { _ = try passthrough(request, geometry: geometry); return nil } catch let e as QemuRecipeError { return e } catch { return nil }
         }
         // A hint base inside the RAM or the PCI hole, not in device memory.
@@ -164,17 +164,17 @@ struct QemuRecipeTests {
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_4000_1000, directory: "/d"))
                 == .unaligned(what: "--guest-pmem-base", address: 0x1_4000_1000, alignment: 2 << 20))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_4020_0000, directory: "/d"),
-                        geometry: QemuBackendGeometry(size: 1 << 30, align: 1 << 30))
+                        geometry: BackendGeometry(size: 1 << 30, align: 1 << 30))
                 == .unaligned(what: "--guest-pmem-base", address: 0x1_4020_0000, alignment: 1 << 30))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_0000_0000, directory: "/d"))
                 == .overlap("0x100000000", "0x100000000"))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0xc000_0000, directory: "/d"))
                 == .outsideDeviceMemory(what: "--guest-pmem-base", address: 0xc000_0000, deviceBase: 0x1_0000_0000))
         // A size the two DIMMs cannot share.
-        if case .guestNFIT? = refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d"), geometry: QemuBackendGeometry(size: 0x3000)) {} else {
+        if case .guestNFIT? = refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d"), geometry: BackendGeometry(size: 0x3000)) {} else {
             Issue.record("an odd page count for 2 DIMMs should be refused by the NFIT builder")
         }
-        #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d"), geometry: QemuBackendGeometry(size: 0x1800))
+        #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d"), geometry: BackendGeometry(size: 0x1800))
                 == .badBackendSize(path: "/dev/dax0.0", size: 0x1800))
     }
 
@@ -204,7 +204,7 @@ struct QemuRecipeTests {
         let request = QemuRequest(machine: .pc, guestRAM: 2 << 30, directory: "/d")
         let plan = try Planner.plan(backend: devdax, region: region, checks: [], guestBase: try QemuRecipe.hintBase(for: request))
         #expect(plan.method == .none)
-        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 1 << 30, align: 2 << 20), vmmPath: daxLink, request: request)
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 1 << 30, align: 2 << 20), vmmPath: daxLink, request: request)
         #expect(recipe.hintPages.isEmpty)
         #expect(recipe.pmem.deviceNumber == "252:0")
         #expect(recipe.arguments == [
@@ -233,7 +233,7 @@ struct QemuRecipeTests {
         let request = QemuRequest(machine: .q35, guestRAM: 4 << 30, directory: "/d")
         let plan = try Planner.plan(backend: .otherFile(path: "/var/lib/vm/pmem.img"), region: nil, checks: [])
         #expect(plan.method == .fsync)
-        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         // q35 with 4 GiB: 2 below, 2 above -> device memory at 6 GiB.
         #expect(recipe.arguments == [
             "-object", "memory-backend-file,id=pm0,mem-path=/var/lib/vm/pmem.img,size=0x10000000,share=on",
@@ -248,7 +248,7 @@ struct QemuRecipeTests {
         // An explicit memaddr must be 2 MiB aligned.
         let misaligned = QemuRequest(machine: .q35, guestRAM: 4 << 30, pmemBase: 0x1_8010_0000, directory: "/d")
         #expect(throws: QemuRecipeError.unaligned(what: "--guest-pmem-base", address: 0x1_8010_0000, alignment: 2 << 20)) {
-            try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: misaligned)
+            try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: misaligned)
         }
     }
 
@@ -261,7 +261,7 @@ struct QemuRecipeTests {
         var plan = try Planner.plan(backend: devdax, region: region, checks: provenChecks(region),
                                     guestBase: try QemuRecipe.hintBase(for: request))
         plan.hintSource = "/dev/flushhint/region0"
-        let recipe = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize, align: 0x1000),
+        let recipe = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: BackendGeometry(size: daxSize, align: 0x1000),
                                          vmmPath: daxLink, request: request)
         #expect(recipe.arguments[1] == "memory-backend-file,id=fh0,mem-path=/dev/flushhint/region0,offset=0x37ffe000,size=4096,share=on")
         #expect(recipe.requirements.contains { $0.hasPrefix("QEMU's user can open /dev/flushhint/region0 read-write") })
@@ -271,7 +271,7 @@ struct QemuRecipeTests {
         let deep = try Planner.plan(backend: devdax, region: region, checks: [lockdown])
         #expect(deep.method == .deepFlush)
         #expect(throws: QemuRecipeError.lockedDown(region: "region0")) {
-            try QemuRecipe.make(plan: deep, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: daxLink,
+            try QemuRecipe.make(plan: deep, capabilities: hostCaps, backend: BackendGeometry(size: daxSize), vmmPath: daxLink,
                                 request: request, checks: [lockdown])
         }
         let text = QemuRecipeError.lockedDown(region: "region0").description
@@ -287,7 +287,7 @@ struct QemuRecipeTests {
         let fsync = try Planner.plan(backend: .otherFile(path: "/mnt/pmem.img"), region: nil, checks: [])
         for plan in [none, fsync] {
             #expect(throws: QemuRecipeError.noFailClosedPath("no udev link")) {
-                try QemuRecipe.make(plan: plan, capabilities: .unread, backend: QemuBackendGeometry(size: 1 << 30, align: 2 << 20),
+                try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 1 << 30, align: 2 << 20),
                                     vmmPath: .unguarded(why: "no udev link"), request: request)
             }
         }
@@ -300,10 +300,10 @@ struct QemuRecipeTests {
         #expect(plan.method == .deepFlush)
         let request = QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d")
         #expect(throws: QemuRecipeError.self) {
-            try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
+            try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: BackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         }
         do {
-            _ = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: QemuBackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
+            _ = try QemuRecipe.make(plan: plan, capabilities: hostCaps, backend: BackendGeometry(size: daxSize), vmmPath: .failsClosed(path: plan.backend, device: nil), request: request)
         } catch {
             let text = error.description
             #expect(text.contains("/sys/bus/nd/devices/region0/deep_flush"))
