@@ -157,10 +157,8 @@ public enum HostBench {
         public static let maxDirty = 1 << 30
 
         /// Validated options.
-        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(HostError) {
-            guard (1...Self.maxDirty).contains(dirtyBytes) else {
-                throw HostError(message: "--dirty \(dirtyBytes) is out of range (1 byte to 1G)")
-            }
+        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(BenchBoundsError) {
+            guard (1...Self.maxDirty).contains(dirtyBytes) else { throw .dirtyBytes(dirtyBytes) }
             self.bounds = bounds
             self.dirtyBytes = dirtyBytes
             self.directory = directory

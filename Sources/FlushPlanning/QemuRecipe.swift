@@ -254,7 +254,7 @@ public struct QemuRecipe: Sendable, Equatable {
         }
         let hintSpan: (UInt64, UInt64)? = pages.first.map { ($0.guestAddress, pages[pages.count - 1].guestAddress + FlushHintPage.pageSize) }
         if let (start, _) = hintSpan, start < deviceBase {
-            throw .outsideDeviceMemory(what: "--guest-base", address: start, deviceBase: deviceBase)
+            throw .outsideDeviceMemory(.hintBase, address: start, deviceBase: deviceBase)
         }
         let base = try pmemBase(request, after: hintSpan, deviceBase: deviceBase, align: backend.align)
         let pmem = QemuPmem(path: path, deviceNumber: deviceNumber, size: backend.size, align: backend.align,
@@ -351,8 +351,8 @@ public struct QemuRecipe: Sendable, Equatable {
     public static func hintBase(for request: QemuRequest) throws(QemuRecipeError) -> UInt64 {
         let deviceBase = try deviceMemoryBase(request)
         guard let base = request.hintBase else { return deviceBase }
-        guard base % FlushHintPage.pageSize == 0 else { throw .unaligned(what: "--guest-base", address: base, alignment: FlushHintPage.pageSize) }
-        guard base >= deviceBase else { throw .outsideDeviceMemory(what: "--guest-base", address: base, deviceBase: deviceBase) }
+        guard base % FlushHintPage.pageSize == 0 else { throw .unaligned(.hintBase, address: base, alignment: FlushHintPage.pageSize) }
+        guard base >= deviceBase else { throw .outsideDeviceMemory(.hintBase, address: base, deviceBase: deviceBase) }
         return base
     }
 
@@ -378,8 +378,8 @@ public struct QemuRecipe: Sendable, Equatable {
             }
             return rounded
         }
-        guard base % alignment == 0 else { throw .unaligned(what: "--guest-pmem-base", address: base, alignment: alignment) }
-        guard base >= deviceBase else { throw .outsideDeviceMemory(what: "--guest-pmem-base", address: base, deviceBase: deviceBase) }
+        guard base % alignment == 0 else { throw .unaligned(.pmemBase, address: base, alignment: alignment) }
+        guard base >= deviceBase else { throw .outsideDeviceMemory(.pmemBase, address: base, deviceBase: deviceBase) }
         return base
     }
 
@@ -493,15 +493,31 @@ public struct QemuRecipe: Sendable, Equatable {
 }
 
 /// Why no QEMU recipe: one line naming what was wrong.
+/// An address a ``QemuRequest`` may fix.
+public enum QemuAddress: Sendable, Equatable {
+    /// Where the hint pages start (``QemuRequest/hintBase``).
+    case hintBase
+    /// Where the pmem starts (``QemuRequest/pmemBase``).
+    case pmemBase
+
+    /// Its name in the library's messages.
+    public var name: String {
+        switch self {
+        case .hintBase: return "the hint pages' base"
+        case .pmemBase: return "the pmem's base"
+        }
+    }
+}
+
 public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The plan is deep_flush, which stock QEMU cannot carry out.
     case deepFlushUnsupported(reason: String, deepFlushPath: String)
     /// The plan is deep_flush because kernel lockdown refuses /dev/mem and there is no hint device.
     case lockedDown(region: String)
     /// An explicit address is not aligned.
-    case unaligned(what: String, address: UInt64, alignment: UInt64)
+    case unaligned(QemuAddress, address: UInt64, alignment: UInt64)
     /// An explicit address lies below QEMU's device-memory area.
-    case outsideDeviceMemory(what: String, address: UInt64, deviceBase: UInt64)
+    case outsideDeviceMemory(QemuAddress, address: UInt64, deviceBase: UInt64)
     /// Two devices overlap.
     case overlap(String, String)
     /// An address or size runs past 2^64.
@@ -534,15 +550,15 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
         case .lockedDown(let region):
             return "the kernel is locked down, which refuses /dev/mem, and \(region) has no flushhint node, so its hint pages cannot be passed through (and stock QEMU cannot carry out the deep_flush plan); two ways work: load the flushhint module, signed with a key the kernel trusts (docs/flushhint.md), so QEMU maps the pages from /dev/flushhint/\(region); or give the guest a fully written file on an fsdax namespace as a virtio-pmem backend (flushctl qemu FILE), whose flushes QEMU turns into fsync (device-dax cannot be a virtio-pmem backend: fsync of a dax device fails)"
         case .unaligned(let what, let address, let alignment):
-            return "\(what) \(hex(address)) is not aligned to \(hex(alignment)) bytes"
+            return "\(what.name) \(hex(address)) is not aligned to \(hex(alignment)) bytes"
         case .outsideDeviceMemory(let what, let address, let deviceBase):
-            return "\(what) \(hex(address)) lies below QEMU's device-memory area, which starts at \(hex(deviceBase)) for this machine and RAM (pc-dimm addr= must lie inside it)"
+            return "\(what.name) \(hex(address)) lies below QEMU's device-memory area, which starts at \(hex(deviceBase)) for this machine and RAM (pc-dimm addr= must lie inside it)"
         case .overlap(let a, let b):
-            return "the pmem at \(a) overlaps the hint page at \(b); choose --guest-pmem-base past the hint pages"
+            return "the pmem at \(a) overlaps the hint page at \(b); choose a pmem base past the hint pages"
         case .addressOverflow(let address):
             return "address \(hex(address)) leaves no room for the devices below 2^64"
         case .badGuestRAM(let ram):
-            return "--guest-ram \(ram) bytes is not a usable guest RAM size"
+            return "a guest RAM of \(ram) bytes is not a usable size"
         case .badBackendSize(let path, let size):
             return "\(path) is \(size) bytes, not a non-zero multiple of \(FlushHintPage.pageSize): QEMU cannot map it as guest memory"
         case .unknownHandle(let dimm):

@@ -26,7 +26,7 @@ public enum DirectoryTrust: Sendable, Equatable {
 }
 
 /// What is at a name of a ``DurableDirectory`` (not following a symbolic link).
-public enum DirectoryEntryKind: Sendable, Equatable {
+public enum DirectoryEntryKind: String, Sendable, Equatable, CustomStringConvertible {
     /// Nothing.
     case absent
     /// A regular file.
@@ -37,6 +37,17 @@ public enum DirectoryEntryKind: Sendable, Equatable {
     case symbolicLink
     /// A device, FIFO or socket.
     case other
+
+    /// `a directory`, `a symbolic link`, ….
+    public var description: String {
+        switch self {
+        case .absent: return "nothing"
+        case .regularFile: return "a regular file"
+        case .directory: return "a directory"
+        case .symbolicLink: return "a symbolic link"
+        case .other: return "a device, FIFO or socket"
+        }
+    }
 }
 
 /// A directory opened once, in which files are replaced durably: a temporary file is written,
@@ -370,6 +381,41 @@ public struct DurableDirectory: ~Copyable {
             let e = Glibc.errno
             if e == EINTR { continue }
             throw HostError(path: path, operation: operation, errno: Errno(rawValue: e))
+        }
+    }
+}
+
+extension DurableDirectory {
+    /// Writes `bytes` as the regular file `name` (mode 0644) through ``replace(_:with:mode:)``,
+    /// refusing whatever else is at the name (a directory, a link, a device: never replaced) and,
+    /// unless `overwrite`, an existing file.
+    public func writeRegularFile(_ name: String, _ bytes: [UInt8], overwrite: Bool) throws(OutputFileError) {
+        let kind: DirectoryEntryKind
+        do { kind = try self.kind(of: name) } catch { throw .io(error) }
+        switch kind {
+        case .absent: break
+        case .regularFile: if !overwrite { throw .exists(path: pathOf(name)) }
+        case .directory, .symbolicLink, .other: throw .notRegularFile(path: pathOf(name), kind)
+        }
+        do { try replace(name, with: bytes, mode: 0o644) } catch { throw .io(error) }
+    }
+}
+
+/// Why an output file was not written.
+public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Something other than a regular file is at the path, which is never replaced: what it is.
+    case notRegularFile(path: String, DirectoryEntryKind)
+    /// A regular file is there, and overwriting it was not asked for.
+    case exists(path: String)
+    /// The directory could not be read or the file written (the step and its errno).
+    case io(HostError)
+
+    /// One line.
+    public var description: String {
+        switch self {
+        case .notRegularFile(let path, let kind): return "\(path): \(kind) is there, not a regular file; refusing to replace it"
+        case .exists(let path): return "\(path): already exists; refusing to overwrite it"
+        case .io(let error): return error.description
         }
     }
 }

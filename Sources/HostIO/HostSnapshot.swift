@@ -5,6 +5,22 @@ import FlushPlanning
 import HostFiles
 import NVDIMMTopology
 
+/// Why the host could not be read.
+public enum SnapshotError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// libndctl could not read the topology.
+    case topology(HostError)
+    /// The cache was required (``CachePolicy/always(path:)``) and is missing, unreadable or stale.
+    case requiredCache(HostError)
+
+    /// One line.
+    public var description: String {
+        switch self {
+        case .topology(let error): return error.description
+        case .requiredCache(let error): return "the required topology cache cannot be used: \(error)"
+        }
+    }
+}
+
 /// Where a snapshot's flush hints, and root's mapping checks, came from.
 public enum FactSource: Sendable, Equatable {
     /// Read from this host now: the NFIT, and the checks run by this process.
@@ -52,21 +68,21 @@ public struct HostSnapshot: Sendable {
     ///   - policy: when the topology cache may stand in for the root-only NFIT.
     ///   - needsHints: whether this read needs flush hints at all, given the topology (`list`
     ///     without `-D`/`-R` does not); the default reads them whenever there is a bus.
-    /// - Throws: ``HostError`` when libndctl cannot read the topology, or when the cache is
-    ///   forced and missing, unreadable or stale.
+    /// - Throws: ``SnapshotError`` when libndctl cannot read the topology, or when the cache is
+    ///   required and missing, unreadable or stale.
     public static func read(cache policy: CachePolicy = .never,
-                            needsHints: (Topology) -> Bool = { !$0.buses.isEmpty }) throws(HostError) -> HostSnapshot {
+                            needsHints: (Topology) -> Bool = { !$0.buses.isEmpty }) throws(SnapshotError) -> HostSnapshot {
         let live: Topology
         do {
             live = try Topology.read()
         } catch {
-            throw HostError(message: "cannot read the NVDIMM topology through libndctl: \(error)", errno: error)
+            throw .topology(HostError(message: "cannot read the NVDIMM topology through libndctl: \(error)", errno: error))
         }
         if case .always(let path) = policy {
             do {
                 return fromCache(try TopologyCache.readVerified(path: path, live: live), path: path, live: live, note: nil)
             } catch {
-                throw HostError(message: "--cached: \(error)")
+                throw .requiredCache(error)
             }
         }
         guard needsHints(live) else { return HostSnapshot(topology: live) }

@@ -84,36 +84,22 @@ struct QemuCommand: ParsableCommand {
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
                                          backend: geometry, vmmPath: report.vmmPath ?? .unguarded(why: report.plan.backend),
                                          request: request, checks: report.checks)
-        let written = try write(recipe, to: directory)
+        let written: [(key: String, path: String)]
+        do {
+            written = try recipe.write(to: directory)
+        } catch {
+            switch error {
+            case .notRegularFile(let path, _), .exists(let path):
+                throw HostError(path: path, message: "exists and is not a regular file; refusing to replace it")
+            case .io(let cause): throw NFITCommandError(cause)
+            }
+        }
         if json {
             print(qemuToJSON(recipe, report: report, files: written).prettyPrinted())
         } else {
             print(qemuToText(recipe, report: report, files: written))
         }
     }
-
-    /// Writes the recipe's files durably (temporary file, fsync, rename, directory fsync)
-    /// into `directory`, made if missing; returns their paths.
-    private func write(_ recipe: QemuRecipe, to directory: String) throws -> [(key: String, path: String)] {
-        let dir = try openDirectory(directory)
-        for file in recipe.files {
-            let kind: DirectoryEntryKind
-            do { kind = try dir.kind(of: file.name) } catch { throw NFITCommandError(error) }
-            switch kind {
-            case .absent, .regularFile: break
-            default: throw HostError(path: dir.pathOf(file.name), message: "exists and is not a regular file; refusing to replace it")
-            }
-            do { try dir.replace(file.name, with: file.bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
-        }
-        return recipe.files.map { ($0.key, dir.pathOf($0.name)) }
-    }
-}
-
-/// The output directory, made if missing (mode 0755). Only one root or the caller controls
-/// (``DirectoryTrust/ownerOnly``): qemu.args is the argument list of a QEMU often run as root,
-/// so whoever else could write there could choose what it maps, /dev/mem included.
-private func openDirectory(_ path: String) throws(NFITCommandError) -> DurableDirectory {
-    do { return try DurableDirectory(path: path, trust: .ownerOnly, create: true) } catch { throw NFITCommandError(error) }
 }
 
 /// `path` made absolute against the working directory, so the arguments name the tables

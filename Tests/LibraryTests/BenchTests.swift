@@ -92,13 +92,15 @@ import Testing
         #expect(BenchBounds.standard.iterations == 10_000 && BenchBounds.standard.duration == 2)
         let n = try BenchBounds(iterations: 200, duration: nil)
         #expect(n.iterations == 200 && n.duration == nil, "--iterations alone is exact")
-        #expect(throws: HostError.self) { try BenchBounds(iterations: 0, duration: nil) }
-        #expect(throws: HostError.self) { try BenchBounds(iterations: -5, duration: nil) }
-        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: 0) }
-        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: .nan) }
-        #expect(throws: HostError.self) { try BenchBounds(iterations: nil, duration: 7200) }
-        #expect(throws: HostError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: 0, directory: "/tmp") }
-        #expect(throws: HostError.self) { try HostBench.Options(bounds: .standard, dirtyBytes: (1 << 30) + 1, directory: "/tmp") }
+        #expect(throws: BenchBoundsError.iterations(0)) { try BenchBounds(iterations: 0, duration: nil) }
+        #expect(throws: BenchBoundsError.iterations(-5)) { try BenchBounds(iterations: -5, duration: nil) }
+        #expect(throws: BenchBoundsError.duration(0)) { try BenchBounds(iterations: nil, duration: 0) }
+        #expect(throws: BenchBoundsError.self) { try BenchBounds(iterations: nil, duration: .nan) }
+        #expect(throws: BenchBoundsError.duration(7200)) { try BenchBounds(iterations: nil, duration: 7200) }
+        #expect(throws: BenchBoundsError.dirtyBytes(0)) { try HostBench.Options(bounds: .standard, dirtyBytes: 0, directory: "/tmp") }
+        #expect(throws: BenchBoundsError.dirtyBytes((1 << 30) + 1)) {
+            try HostBench.Options(bounds: .standard, dirtyBytes: (1 << 30) + 1, directory: "/tmp")
+        }
     }
 
     /// The loop takes exactly --iterations samples, calls prepare untimed before each, and

@@ -157,19 +157,19 @@ struct QemuRecipeTests {
         }
         // A hint base inside the RAM or the PCI hole, not in device memory.
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, hintBase: 0xfee0_0000, directory: "/d"))
-                == .outsideDeviceMemory(what: "--guest-base", address: 0xfee0_0000, deviceBase: 0x1_0000_0000))
+                == .outsideDeviceMemory(.hintBase, address: 0xfee0_0000, deviceBase: 0x1_0000_0000))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, hintBase: 0x1_0000_0800, directory: "/d"))
-                == .unaligned(what: "--guest-base", address: 0x1_0000_0800, alignment: 4096))
+                == .unaligned(.hintBase, address: 0x1_0000_0800, alignment: 4096))
         // pmem: 2 MiB at least, the backend's own alignment, no overlap with the hint pages.
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_4000_1000, directory: "/d"))
-                == .unaligned(what: "--guest-pmem-base", address: 0x1_4000_1000, alignment: 2 << 20))
+                == .unaligned(.pmemBase, address: 0x1_4000_1000, alignment: 2 << 20))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_4020_0000, directory: "/d"),
                         geometry: BackendGeometry(size: 1 << 30, align: 1 << 30))
-                == .unaligned(what: "--guest-pmem-base", address: 0x1_4020_0000, alignment: 1 << 30))
+                == .unaligned(.pmemBase, address: 0x1_4020_0000, alignment: 1 << 30))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0x1_0000_0000, directory: "/d"))
                 == .overlap("0x100000000", "0x100000000"))
         #expect(refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, pmemBase: 0xc000_0000, directory: "/d"))
-                == .outsideDeviceMemory(what: "--guest-pmem-base", address: 0xc000_0000, deviceBase: 0x1_0000_0000))
+                == .outsideDeviceMemory(.pmemBase, address: 0xc000_0000, deviceBase: 0x1_0000_0000))
         // A size the two DIMMs cannot share.
         if case .guestNFIT? = refused(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/d"), geometry: BackendGeometry(size: 0x3000)) {} else {
             Issue.record("an odd page count for 2 DIMMs should be refused by the NFIT builder")
@@ -247,7 +247,7 @@ struct QemuRecipeTests {
         #expect(recipe.minimumQEMU == "4.1")
         // An explicit memaddr must be 2 MiB aligned.
         let misaligned = QemuRequest(machine: .q35, guestRAM: 4 << 30, pmemBase: 0x1_8010_0000, directory: "/d")
-        #expect(throws: QemuRecipeError.unaligned(what: "--guest-pmem-base", address: 0x1_8010_0000, alignment: 2 << 20)) {
+        #expect(throws: QemuRecipeError.unaligned(.pmemBase, address: 0x1_8010_0000, alignment: 2 << 20)) {
             try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: misaligned)
         }
     }
