@@ -98,7 +98,7 @@ public enum BenchTarget: Sendable, Equatable {
         guard !argument.isEmpty else { throw HostError(message: "empty target (give regionN, a device, a file or a directory)") }
         var st = stat()
         guard stat(argument, &st) == 0 else {
-            throw HostError(message: "\(argument): cannot stat: \(Errno(rawValue: errno))")
+            throw HostError(message: "\(argument): cannot stat: \(Errno.last)")
         }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
@@ -255,7 +255,7 @@ public enum HostBench {
         }
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            let error = Errno(rawValue: errno)
+            let error = Errno.last
             let hint = error == .permissionDenied || error == .notPermitted ? " (writing deep_flush needs root)" : ""
             return BenchResult(method: .deepFlush, target: region, outcome: .notApplicable("cannot open \(path): \(error)\(hint)"))
         }
@@ -264,7 +264,7 @@ public enum HostBench {
             let summary = try BenchLoop.measure(label: "deep_flush \(region)", bounds: bounds, progress: progress) {
                 let n = pwrite(fd, "1\n", 2, 0)
                 if n != 2 {
-                    let error = n < 0 ? "\(Errno(rawValue: errno))" : "wrote \(n) of 2 bytes"
+                    let error = n < 0 ? "\(Errno.last)" : "wrote \(n) of 2 bytes"
                     throw HostError(path: path, operation: "write", message: error)
                 }
             }
@@ -299,7 +299,7 @@ public enum HostBench {
                 let summary = try BenchLoop.measure(label: "\(method.rawValue) \(scratch.path)", bounds: options.bounds,
                                                     progress: progress, prepare: dirty) {
                     if call(fd) != 0 {
-                        throw HostError(path: scratch.path, operation: method.rawValue, errno: Errno(rawValue: errno))
+                        throw HostError(path: scratch.path, operation: method.rawValue, errno: Errno.last)
                     }
                 }
                 rows.append(BenchResult(method: method, target: scratch.path, outcome: .measured(summary)))

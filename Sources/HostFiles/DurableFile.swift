@@ -105,20 +105,23 @@ public struct DurableDirectory: ~Copyable {
                 let next = walked == "/" ? "/" + name : (walked == "." && !absolute ? name : walked + "/" + name)
                 var st = stat()
                 var exists = true
-                while fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                    let e = Glibc.errno
-                    if e == EINTR { continue }
-                    guard e == ENOENT else { throw HostError(path: next, operation: "check", errno: Errno(rawValue: e)) }
+                do {
+                    try systemCall { fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) }
+                } catch .noSuchFileOrDirectory {
                     exists = false
-                    break
+                } catch {
+                    throw HostError(path: next, operation: "check", errno: error)
                 }
                 let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW
                 var made = false
                 if !exists {
                     guard create else { throw HostError(path: next, operation: "open of the directory", errno: .noSuchFileOrDirectory) }
-                    made = mkdirat(fd, name, 0o755) == 0
-                    if !made && Glibc.errno != EEXIST {
-                        throw HostError(path: next, operation: "mkdir", errno: Errno(rawValue: Glibc.errno))
+                    do {
+                        try systemCall { mkdirat(fd, name, 0o755) }
+                        made = true
+                    } catch .fileExists {
+                    } catch {
+                        throw HostError(path: next, operation: "mkdir", errno: error)
                     }
                 } else if st.st_mode & S_IFMT == S_IFLNK {
                     if last {
@@ -219,11 +222,12 @@ public struct DurableDirectory: ~Copyable {
     /// What is at `name` (a symbolic link is reported, not followed).
     public func kind(of name: String) throws(HostError) -> DirectoryEntryKind {
         var st = stat()
-        while fstatat(descriptor.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            if e == ENOENT { return .absent }
-            throw HostError(path: pathOf(name), operation: "check", errno: Errno(rawValue: e))
+        do {
+            try systemCall { fstatat(descriptor.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }
+        } catch .noSuchFileOrDirectory {
+            return .absent
+        } catch {
+            throw HostError(path: pathOf(name), operation: "check", errno: error)
         }
         switch st.st_mode & S_IFMT {
         case S_IFREG: return .regularFile
@@ -239,7 +243,7 @@ public struct DurableDirectory: ~Copyable {
         let lockPath = pathOf(name)
         let fd = openat(descriptor.rawValue, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 {
-            let e = Errno(rawValue: Glibc.errno)
+            let e = Errno.last
             let why = e == .tooManySymbolicLinkLevels ? "; it is a symbolic link; refusing to follow it (remove it)" : ""
             throw HostError(path: lockPath, operation: "lock", message: "\(e)\(why)", errno: e)
         }
@@ -262,7 +266,7 @@ public struct DurableDirectory: ~Copyable {
         let filePath = pathOf(name)
         let fd = openat(descriptor.rawValue, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
-            let e = Errno(rawValue: Glibc.errno)
+            let e = Errno.last
             if e == .noSuchFileOrDirectory { return nil }
             if e == .tooManySymbolicLinkLevels { throw HostError(path: filePath, message: "is a symbolic link; refusing to follow it") }
             throw HostError(path: filePath, operation: "read", errno: e)
@@ -298,13 +302,16 @@ public struct DurableDirectory: ~Copyable {
             var random = SystemRandomNumberGenerator()
             let suffix = String(random.next() as UInt64, radix: 16)
             temporary = "\(name).tmp.\(String(repeating: "0", count: 16 - suffix.count))\(suffix)"
-            fd = openat(descriptor.rawValue, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-            if fd >= 0 { break }
-            let e = Glibc.errno
-            if e == EINTR || (e == EEXIST && attempt < 15) { continue }
-            throw HostError(path: pathOf(temporary), operation: "open", errno: Errno(rawValue: e))
+            do {
+                let directoryFD = descriptor.rawValue, name = temporary
+                fd = try systemCall { openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode) }
+                break
+            } catch .fileExists where attempt < 15 {
+                continue
+            } catch {
+                throw HostError(path: pathOf(temporary), operation: "open", errno: error)
+            }
         }
-        if fd < 0 { throw HostError(path: pathOf(temporary), operation: "open", errno: .interrupted) }
         let temporaryPath = pathOf(temporary)
         let file = fd
         var isOpen = true
@@ -323,7 +330,7 @@ public struct DurableDirectory: ~Copyable {
             try Self.retrying("fsync", temporaryPath) { fsync(file) }
             // Not retried on EINTR: Linux has closed the descriptor whatever close returns.
             isOpen = false
-            if close(file) != 0 { throw HostError(path: temporaryPath, operation: "close", errno: Errno(rawValue: Glibc.errno)) }
+            if close(file) != 0 { throw HostError(path: temporaryPath, operation: "close", errno: Errno.last) }
             let directoryFD = descriptor.rawValue, from = temporary
             try Self.retrying("rename", target) { renameat(directoryFD, from, directoryFD, name) }
         } catch {
@@ -354,10 +361,12 @@ public struct DurableDirectory: ~Copyable {
             return p.isEmpty ? "/" : p
         }()
         if parent != path && parent != "." { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 {
-            let e = Glibc.errno
-            if e == EEXIST { return }
-            throw HostError(path: path, operation: "mkdir", errno: Errno(rawValue: e))
+        do {
+            try systemCall { mkdir(path, 0o755) }
+        } catch .fileExists {
+            return
+        } catch {
+            throw HostError(path: path, operation: "mkdir", errno: error)
         }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd >= 0 {
@@ -372,16 +381,10 @@ public struct DurableDirectory: ~Copyable {
         return String(cString: name)
     }
 
-    /// Runs a call returning -1/errno (retrying EINTR), turning a failure into `operation`'s error.
+    /// ``systemCall(_:)`` of `call`, its failure as `operation`'s error on `path`.
     @discardableResult
     static func retrying<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(HostError) -> T {
-        while true {
-            let result = call()
-            if result >= 0 { return result }
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            throw HostError(path: path, operation: operation, errno: Errno(rawValue: e))
-        }
+        do { return try systemCall(call) } catch { throw HostError(path: path, operation: operation, errno: error) }
     }
 }
 

@@ -38,7 +38,7 @@ public enum BackendProbe {
         let path = try resolve(backend: given)
         var st = stat()
         if stat(path, &st) != 0 {
-            let error = Errno(rawValue: errno)
+            let error = Errno.last
             throw HostError(path: path, message: "cannot stat: \(error)", errno: error)
         }
         let backend: Backend
@@ -92,7 +92,7 @@ public enum BackendProbe {
     /// - Throws: ``HostError`` when the path or a directory on it does not exist or cannot be read.
     public static func resolve(backend path: String) throws(HostError) -> String {
         guard let resolved = realpath(path, nil) else {
-            let error = Errno(rawValue: errno)
+            let error = Errno.last
             throw HostError(path: path, message: "cannot stat: \(error)", errno: error)
         }
         defer { free(resolved) }
@@ -110,7 +110,7 @@ public enum BackendProbe {
     /// or filesystem is gone, or why there is none (``VMMPath``).
     public static func vmmPath(for backend: Backend, sysfs: String = "/sys") -> VMMPath {
         var st = stat()
-        if stat(backend.path, &st) != 0 { return .unguarded(why: "\(backend.path) cannot be examined (\(Errno(rawValue: errno)))") }
+        if stat(backend.path, &st) != 0 { return .unguarded(why: "\(backend.path) cannot be examined (\(Errno.last))") }
         return vmmPath(path: backend.path, status: st, sysfs: sysfs)
     }
 
@@ -190,17 +190,17 @@ public enum BackendProbe {
     /// or a question that fails, is an answer of "elsewhere": the plan is then fsync.
     static func dataElsewhere(path: String, device: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 { return "could not be opened to find where its blocks are (\(Errno(rawValue: errno)))" }
+        if fd < 0 { return "could not be opened to find where its blocks are (\(Errno.last))" }
         defer { close(fd) }
         var type = 0
-        if flushctl_fs_type(fd, &type) != 0 { return "is on a filesystem statfs(2) refused (\(Errno(rawValue: errno)))" }
+        if flushctl_fs_type(fd, &type) != 0 { return "is on a filesystem statfs(2) refused (\(Errno.last))" }
         switch type {
         case ext4Magic:
             return nil
         case xfsMagic:
             var flags: UInt32 = 0
             if flushctl_fs_xflags(fd, &flags) != 0 {
-                return "is on XFS, and FS_IOC_FSGETXATTR failed (\(Errno(rawValue: errno))), so whether its blocks are on the realtime device is unknown"
+                return "is on XFS, and FS_IOC_FSGETXATTR failed (\(Errno.last)), so whether its blocks are on the realtime device is unknown"
             }
             if flags & flushctl_fs_xflag_realtime != 0 {
                 return "is an XFS realtime file (FS_XFLAG_REALTIME): its blocks are on the filesystem's realtime device, not on \(device)"
@@ -216,12 +216,12 @@ public enum BackendProbe {
     /// before a write fault returns.
     public static func probeMapSync(path: String) -> MapSyncProbe {
         let fd = open(path, O_RDWR | O_CLOEXEC)
-        if fd < 0 { return .refused("open for writing: \(Errno(rawValue: errno))") }
+        if fd < 0 { return .refused("open for writing: \(Errno.last)") }
         defer { close(fd) }
         let size = Int(FlushHintPage.pageSize)
         let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0)
         guard let base, base != MAP_FAILED else {
-            return .refused("mmap: \(Errno(rawValue: errno))")
+            return .refused("mmap: \(Errno.last)")
         }
         munmap(base, size)
         return .accepted

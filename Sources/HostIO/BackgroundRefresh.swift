@@ -1,3 +1,4 @@
+import HostFiles
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ public enum BackgroundRefresh {
         }
         switch fork() {
         case -1:
-            throw .fork(Errno(rawValue: errno))
+            throw .fork(Errno.last)
         case 0:
             _ = setsid()
             let null = open("/dev/null", O_RDWR)
@@ -56,7 +57,7 @@ public enum BackgroundRefresh {
     static func systemdRun(_ tool: String, cache: String, group: String?, startedAt: Int64) throws(BackgroundRefreshError) {
         var selfPath = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &selfPath, selfPath.count - 1)
-        guard n > 0 else { throw .executablePath(Errno(rawValue: errno)) }
+        guard n > 0 else { throw .executablePath(Errno.last) }
         let me = String(decoding: selfPath[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var arguments = [tool, "--no-block", "--collect", "--quiet", "--", me, "refresh", "--cache", cache, "--started-at", String(startedAt)]
         if let group { arguments += ["--group", group] }
@@ -66,9 +67,7 @@ public enum BackgroundRefresh {
         let rc = posix_spawn(&pid, tool, nil, nil, &argv, environ)
         guard rc == 0 else { throw .spawn(tool: tool, Errno(rawValue: rc)) }
         var status: CInt = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw .wait(tool: tool, Errno(rawValue: errno)) }
-        }
+        do { try systemCall { waitpid(pid, &status, 0) } } catch { throw .wait(tool: tool, error) }
         guard status == 0 else { throw .failed(command: arguments.joined(separator: " "), status: status) }
     }
 }

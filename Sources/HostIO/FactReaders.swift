@@ -119,7 +119,7 @@ extension HintDevice {
             return .foreign(path: path, why: "its device number \(number) is not the flushhint module's for \(region.dev) (\(registered ?? "none registered"))")
         }
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return .inaccessible(path: path, errno: Errno(rawValue: errno)) }
+        guard fd >= 0 else { return .inaccessible(path: path, errno: Errno.last) }
         close(fd)
         return .usable(path: path)
     }

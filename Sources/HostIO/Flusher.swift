@@ -150,7 +150,7 @@ public enum KernelFlush {
     public static func fsync(path: String) throws(HostError) {
         try withDescriptor(path, .readOnly) { fd throws(HostError) in
             if Glibc.fsync(fd.rawValue) != 0 {
-                throw HostError(path: path, operation: "fsync", cause: Errno(rawValue: Glibc.errno))
+                throw HostError(path: path, operation: "fsync", cause: Errno.last)
             }
         }
     }

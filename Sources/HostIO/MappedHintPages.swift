@@ -78,7 +78,7 @@ public struct MappedHintPages: ~Copyable {
         for page in distinct {
             let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.rawValue, off_t(page))
             guard let base, base != MAP_FAILED else {
-                let error = Errno(rawValue: Glibc.errno)
+                let error = Errno.last
                 undo()
                 throw HintMapError(path: path, page: page, call: "mmap", errno: error)
             }

@@ -78,12 +78,12 @@ extension TopologyCache {
             for path in devices {
                 // chgrp, then add group read/write to whatever mode udev gave the node.
                 if chown(path, uid_t.max, group.gid) != 0 {
-                    failures.append(HostError(path: path, operation: "chgrp \(group.name)", errno: Errno(rawValue: errno)))
+                    failures.append(HostError(path: path, operation: "chgrp \(group.name)", errno: Errno.last))
                     continue
                 }
                 var st = stat()
                 if stat(path, &st) != 0 || chmod(path, (st.st_mode & 0o7777) | 0o060) != 0 {
-                    failures.append(HostError(path: path, operation: "chmod g+rw", errno: Errno(rawValue: errno)))
+                    failures.append(HostError(path: path, operation: "chmod g+rw", errno: Errno.last))
                 }
             }
         }
