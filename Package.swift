@@ -96,13 +96,12 @@ let package = Package(
         .target(
             name: "FlushBench",
             dependencies: [
-                "HostIO", "FlushPlanning", "NVDIMMTopology", "HostFiles",
+                "HostIO", "FlushPlanning", "NVDIMMTopology", "HostFiles", "OrderedJSON",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // The command: parses arguments, formats the library's models, and writes what `qemu`
-        // and `nfit build` produce.
+        // The command: parses arguments, calls the library, prints its models' JSON or text.
         .executableTarget(
             name: "flushctl",
             dependencies: [

@@ -89,7 +89,7 @@ struct NFITShowCommand: ParsableCommand {
         }
         let checksumValid = !result.warnings.contains { $0.kind == .badChecksum }
         if json {
-            print(NFITFormat.json(result, checksumValid: checksumValid).prettyPrinted())
+            print(result.json(checksumValid: checksumValid).prettyPrinted())
         } else {
             print(NFITFormat.text(result, path: path, checksumValid: checksumValid), terminator: "")
         }

@@ -113,49 +113,6 @@ private func absolutePath(_ path: String) -> String {
     return rest.isEmpty || rest == "." ? base : (base == "/" ? "/" : base + "/") + rest
 }
 
-/// The recipe as JSON: snake_case keys in a fixed order, addresses and sizes as `"0x…"`
-/// strings, optional keys left out.
-func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> JSONValue {
-    let plan = report.plan
-    var members = planHeadToJSON(plan)
-    members.append(("machine", .string(recipe.machine.rawValue)))
-    members.append(("guest_ram", .hex(recipe.guestRAM)))
-    members.append(("device_memory_base", .hex(recipe.deviceMemoryBase)))
-    if !recipe.hintPages.isEmpty {
-        members.append(("hint_pages", .array(recipe.hintPages.map { page in
-            .object([("path", .string(plan.hintSource)), ("offset", .hex(page.hostAddress)),
-                     ("length", .integer(FlushHintPage.pageSize)), ("guest_address", .hex(page.guestAddress))])
-        })))
-    }
-    var pmem: [(String, JSONValue)] = [("path", .string(recipe.pmem.path))]
-    if let number = recipe.pmem.deviceNumber { pmem.append(("device_number", .string(number))) }
-    pmem += [
-        ("device", .string(recipe.pmem.device.rawValue)),
-        ("size", .hex(recipe.pmem.size)),
-    ]
-    if let align = recipe.pmem.align { pmem.append(("align", .hex(align))) }
-    pmem.append(("guest_address", .hex(recipe.pmem.guestAddress)))
-    members.append(("pmem", .object(pmem)))
-    members.append(("memory", .object([
-        ("option", .string(recipe.memoryOption)),
-        ("slots", .integer(recipe.slots)),
-        ("maxmem", .hex(recipe.maxmem)),
-    ])))
-    members.append(("min_qemu_version", .string(recipe.minimumQEMU)))
-    members.append(("files", .object(files.map { ($0.key, .string($0.path)) })))
-    members.append(("qemu_args", .array(recipe.arguments.map { .string($0) })))
-    if let source = recipe.capabilitiesSource { members.append(("platform_capabilities_from", .string(source.rawValue))) }
-    if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", layout.json)) }
-    if !recipe.guestDIMMDevices.isEmpty {
-        members.append(("guest_dimm_devices", .array(recipe.guestDIMMDevices.map {
-            .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])
-        })))
-    }
-    members.append(("requirements", .array(recipe.requirements.map { .string($0) })))
-    if let note = report.note { members.append(("note", .string(note))) }
-    return .object(members)
-}
-
 /// The readable summary: the plan, the files, the -m option, the requirements, the arguments.
 func qemuToText(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> String {
     let plan = report.plan
