@@ -63,9 +63,13 @@ public enum QemuAddressSpace {
 /// What the command line asks for, before the plan.
 public struct QemuRequest: Sendable, Equatable {
     /// The machine type.
-    public var machine: QemuMachine
+    public let machine: QemuMachine
     /// The guest's RAM (`-m`), in bytes.
-    public var guestRAM: UInt64
+    public let guestRAM: UInt64
+    /// Where QEMU's device memory starts for this machine and RAM
+    /// (``QemuAddressSpace/deviceMemoryBase(machine:ram:)``), worked out once; `nil` for a RAM
+    /// size QEMU cannot place.
+    public let deviceMemoryBase: UInt64?
     /// Where the hint pages go (`--guest-base`); default the start of device memory.
     public var hintBase: UInt64?
     /// Where the pmem goes (`--guest-pmem-base`); default the next 1 GiB boundary after the
@@ -78,6 +82,7 @@ public struct QemuRequest: Sendable, Equatable {
     public init(machine: QemuMachine, guestRAM: UInt64, hintBase: UInt64? = nil, pmemBase: UInt64? = nil, directory: String) {
         self.machine = machine; self.guestRAM = guestRAM; self.hintBase = hintBase
         self.pmemBase = pmemBase; self.directory = directory
+        deviceMemoryBase = guestRAM > 0 ? QemuAddressSpace.deviceMemoryBase(machine: machine, ram: guestRAM) : nil
     }
 }
 
@@ -359,9 +364,7 @@ public struct QemuRecipe: Sendable, Equatable {
     // MARK: - Rules
 
     static func deviceMemoryBase(_ request: QemuRequest) throws(QemuRecipeError) -> UInt64 {
-        guard request.guestRAM > 0, let base = QemuAddressSpace.deviceMemoryBase(machine: request.machine, ram: request.guestRAM) else {
-            throw .badGuestRAM(request.guestRAM)
-        }
+        guard let base = request.deviceMemoryBase else { throw .badGuestRAM(request.guestRAM) }
         return base
     }
 
