@@ -1,6 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// swift-system's module, which every target that makes a system call uses.
+let swiftSystem: Target.Dependency = .product(name: "SystemPackage", package: "swift-system")
+
 let package = Package(
     name: "flushctl",
     platforms: [.macOS(.v13)],
@@ -44,42 +47,27 @@ let package = Package(
         .target(name: "NFIT", dependencies: ["OrderedJSON"]),
         // The coalescing fsync fallback (docs/fsync-fallback.md): no libndctl, no histogram, so a
         // VMM written in Swift can link it alone.
-        .target(
-            name: "FsyncFallback",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
-        ),
+        .target(name: "FsyncFallback", dependencies: [swiftSystem]),
         // The syscall layer on swift-system: small-file reads, durable replacement, and HostError,
         // the error of everything that touches the host.
-        .target(
-            name: "HostFiles",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
-        ),
+        .target(name: "HostFiles", dependencies: [swiftSystem]),
         // The NVDIMM topology through libndctl, the NFIT's flush hints joined to its DIMMs, the
         // models, ndctl-style selection for `list`, and the models' JSON.
         .target(
             name: "NVDIMMTopology",
-            dependencies: [
-                "CNdctl", "NFIT", "OrderedJSON", "HostFiles",
-                .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            dependencies: ["CNdctl", "NFIT", "OrderedJSON", "HostFiles", swiftSystem]
         ),
         // Pure decisions: the host facts and their parsers, the checks, the planner, the guest
         // layout and the QEMU recipe. No I/O: every fact is handed in.
         .target(
             name: "FlushPlanning",
-            dependencies: [
-                "NVDIMMTopology", "NFIT", "OrderedJSON", "HostFiles",
-                .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            dependencies: ["NVDIMMTopology", "NFIT", "OrderedJSON", "HostFiles", swiftSystem]
         ),
         // The topology cache `flushctl refresh` writes for unprivileged readers: its document,
         // its checks of staleness and ownership, and its atomic replacement.
         .target(
             name: "FactCache",
-            dependencies: [
-                "NVDIMMTopology", "FlushPlanning", "NFIT", "OrderedJSON", "HostFiles",
-                .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            dependencies: ["NVDIMMTopology", "FlushPlanning", "NFIT", "OrderedJSON", "HostFiles", swiftSystem]
         ),
         // The host I/O: fact readers, the backend probe, mapping and flushing hint pages, one
         // snapshot of the host, planning a backend from it, and refreshing the cache.
@@ -87,8 +75,7 @@ let package = Package(
             name: "HostIO",
             dependencies: [
                 "NVDIMMTopology", "FlushPlanning", "FactCache", "HostFiles", "CMMIO", "CLinuxFS", "CZlib",
-                "NFIT", "OrderedJSON",
-                .product(name: "SystemPackage", package: "swift-system"),
+                "NFIT", "OrderedJSON", swiftSystem,
             ]
         ),
         // `flushctl bench`: every flush method a host offers, timed into an HDR histogram. Only
@@ -97,7 +84,7 @@ let package = Package(
             name: "FlushBench",
             dependencies: [
                 "HostIO", "FlushPlanning", "NVDIMMTopology", "HostFiles", "OrderedJSON",
-                .product(name: "SystemPackage", package: "swift-system"),
+                swiftSystem,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -108,7 +95,7 @@ let package = Package(
                 "NFIT", "NVDIMMTopology", "FlushPlanning", "FactCache", "HostIO", "HostFiles", "FlushBench",
                 "OrderedJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                swiftSystem,
             ]
         ),
         // Benchmarks CoalescingFsync against one fsync per request; --check-errors drives the EIO test in the emulated host.
@@ -116,7 +103,7 @@ let package = Package(
             name: "fsync-bench",
             dependencies: [
                 "FsyncFallback", "OrderedJSON",
-                .product(name: "SystemPackage", package: "swift-system"),
+                swiftSystem,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

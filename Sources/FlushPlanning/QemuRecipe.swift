@@ -502,12 +502,34 @@ public enum QemuAddress: Sendable, Equatable {
     case hintBase
     /// Where the pmem starts (``QemuRequest/pmemBase``).
     case pmemBase
+}
 
-    /// Its name in the library's messages.
-    public var name: String {
-        switch self {
-        case .hintBase: return "the hint pages' base"
-        case .pmemBase: return "the pmem's base"
+/// What a ``QemuRecipeError`` calls the request's fields: the library's own words, or a
+/// command's options for them.
+public struct QemuRequestNames: Sendable {
+    /// ``QemuRequest/hintBase``.
+    public var hintBase: String
+    /// ``QemuRequest/pmemBase``.
+    public var pmemBase: String
+    /// ``QemuRequest/guestRAM``.
+    public var guestRAM: String
+    /// ``QemuRequest/directory``.
+    public var directory: String
+
+    /// Names for the fields.
+    public init(hintBase: String, pmemBase: String, guestRAM: String, directory: String) {
+        self.hintBase = hintBase; self.pmemBase = pmemBase; self.guestRAM = guestRAM; self.directory = directory
+    }
+
+    /// The library's words.
+    public static let fields = QemuRequestNames(hintBase: "the hint pages' base", pmemBase: "the pmem's base",
+                                                guestRAM: "a guest RAM of", directory: "output")
+
+    /// The name of `address`.
+    public func name(of address: QemuAddress) -> String {
+        switch address {
+        case .hintBase: return hintBase
+        case .pmemBase: return pmemBase
         }
     }
 }
@@ -544,8 +566,11 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
     /// A table path with a `:`, where `-acpitable file=` splits its value.
     case colonInTablePath(String)
 
-    /// The error as one line.
-    public var description: String {
+    /// The error as one line, in the library's words.
+    public var description: String { description(naming: .fields) }
+
+    /// The error as one line, the request's fields called by `names`.
+    public func description(naming names: QemuRequestNames) -> String {
         switch self {
         case .deepFlushUnsupported(let reason, let path):
             let why = reason.hasSuffix(".") ? String(reason.dropLast()) : reason
@@ -553,15 +578,15 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
         case .lockedDown(let region):
             return "the kernel is locked down, which refuses /dev/mem, and \(region) has no flushhint node, so its hint pages cannot be passed through (and stock QEMU cannot carry out the deep_flush plan); two ways work: load the flushhint module, signed with a key the kernel trusts (docs/flushhint.md), so QEMU maps the pages from /dev/flushhint/\(region); or give the guest a fully written file on an fsdax namespace as a virtio-pmem backend (flushctl qemu FILE), whose flushes QEMU turns into fsync (device-dax cannot be a virtio-pmem backend: fsync of a dax device fails)"
         case .unaligned(let what, let address, let alignment):
-            return "\(what.name) \(hex(address)) is not aligned to \(hex(alignment)) bytes"
+            return "\(names.name(of: what)) \(hex(address)) is not aligned to \(hex(alignment)) bytes"
         case .outsideDeviceMemory(let what, let address, let deviceBase):
-            return "\(what.name) \(hex(address)) lies below QEMU's device-memory area, which starts at \(hex(deviceBase)) for this machine and RAM (pc-dimm addr= must lie inside it)"
+            return "\(names.name(of: what)) \(hex(address)) lies below QEMU's device-memory area, which starts at \(hex(deviceBase)) for this machine and RAM (pc-dimm addr= must lie inside it)"
         case .overlap(let a, let b):
-            return "the pmem at \(a) overlaps the hint page at \(b); choose a pmem base past the hint pages"
+            return "the pmem at \(a) overlaps the hint page at \(b); choose \(names.pmemBase) past the hint pages"
         case .addressOverflow(let address):
             return "address \(hex(address)) leaves no room for the devices below 2^64"
         case .badGuestRAM(let ram):
-            return "a guest RAM of \(ram) bytes is not a usable size"
+            return "\(names.guestRAM) \(ram) bytes is not a usable guest RAM size"
         case .badBackendSize(let path, let size):
             return "\(path) is \(size) bytes, not a non-zero multiple of \(FlushHintPage.pageSize): QEMU cannot map it as guest memory"
         case .unknownHandle(let dimm):
@@ -577,7 +602,7 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
         case .noFailClosedPath(let why):
             return "no path for QEMU that fails when the backend is gone: \(why)"
         case .colonInTablePath(let path):
-            return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an --out directory without one"
+            return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an \(names.directory) directory without one"
         }
     }
 }

@@ -16,27 +16,11 @@ func commandText(for error: any Error) -> String {
     }
 }
 
-func commandText(for error: QemuRecipeError) -> String {
-    func option(_ address: QemuAddress) -> String {
-        switch address {
-        case .hintBase: return "--guest-base"
-        case .pmemBase: return "--guest-pmem-base"
-        }
-    }
-    switch error {
-    case .unaligned(let what, _, _), .outsideDeviceMemory(let what, _, _):
-        // The library's line begins with the address's name; the user gave it as an option.
-        return option(what) + error.description.dropFirst(what.name.count)
-    case .overlap(let a, let b):
-        return "the pmem at \(a) overlaps the hint page at \(b); choose --guest-pmem-base past the hint pages"
-    case .badGuestRAM(let ram):
-        return "--guest-ram \(ram) bytes is not a usable guest RAM size"
-    case .colonInTablePath(let path):
-        return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an --out directory without one"
-    default:
-        return error.description
-    }
-}
+/// `flushctl qemu`'s options for the request's fields.
+let qemuOptionNames = QemuRequestNames(hintBase: "--guest-base", pmemBase: "--guest-pmem-base",
+                                       guestRAM: "--guest-ram", directory: "--out")
+
+func commandText(for error: QemuRecipeError) -> String { error.description(naming: qemuOptionNames) }
 
 func commandText(for error: BenchBoundsError) -> String {
     switch error {
