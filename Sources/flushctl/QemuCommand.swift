@@ -159,6 +159,7 @@ func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
             .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])
         })))
     }
+    members.append(("migration", migrationToJSON(recipe.migration)))
     members.append(("requirements", .array(recipe.requirements.map { .string($0) })))
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)
@@ -177,6 +178,7 @@ func qemuToText(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
     }
     lines.append("  the rest of the QEMU command line needs: \(recipe.memoryOption)")
     for requirement in recipe.requirements { lines.append("  - \(requirement)") }
+    lines += migrationToText(recipe.migration, indent: "  ")
     lines.append("  NVDIMM options (\(files.first { $0.key == "args" }?.path ?? QemuRecipe.argumentsFile)):")
     var i = 0
     while i < recipe.arguments.count {

@@ -33,6 +33,7 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
     if let path = plan.deepFlushPath { members.append(("deep_flush", .string(path))) }
     if let guest = plan.guest { members.append(("guest", guestToJSON(guest))) }
     if let guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(guestNFIT))) }
+    members.append(("migration", migrationToJSON(plan.migration)))
     if !report.checks.isEmpty { members.append(("checks", .array(report.checks.map(checkToJSON)))) }
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)
@@ -116,6 +117,17 @@ public func planHexBytes(_ bytes: [UInt8]) -> String {
         text.append(digits[Int(b & 0xf)])
     }
     return text
+}
+
+/// A migration policy as JSON: `migratable`, `reason`, then `requirement`, `refused_by`,
+/// `not_refused` and `destination` when present.
+public func migrationToJSON(_ policy: MigrationPolicy) -> JSONValue {
+    var m: [(String, JSONValue)] = [("migratable", .bool(policy.migratable)), ("reason", .string(policy.reason))]
+    if let requirement = policy.requirement { m.append(("requirement", .string(requirement))) }
+    if let refusedBy = policy.refusedBy { m.append(("refused_by", .string(refusedBy))) }
+    if let notRefused = policy.notRefused { m.append(("not_refused", .string(notRefused))) }
+    if let destination = policy.destination { m.append(("destination", .string(destination))) }
+    return .object(m)
 }
 
 /// A check as JSON.
