@@ -280,6 +280,18 @@ struct QemuRecipeTests {
         #expect(passthrough.migration.reason.contains("MMIO") && !none.migration.reason.contains("MMIO"))
     }
 
+    /// Every method's migration policy, for any VMM: only fsync's guest may be migrated, and it
+    /// says what the destination needs; the others say what must never be done.
+    @Test(arguments: [PlanMethod.passthrough, .none, .deepFlush, .fsync])
+    func migrationFollowsTheMethod(_ method: PlanMethod) {
+        let policy = MigrationPolicy.of(method)
+        #expect(policy.migratable == (method == .fsync))
+        #expect((policy.requirement == nil) == policy.migratable)
+        #expect((policy.destination == nil) == !policy.migratable)
+        #expect(policy.refusedBy == nil && policy.notRefused == nil, "only a recipe says how QEMU refuses")
+        #expect(policy.requirement?.hasPrefix("Never migrate, save") ?? true)
+    }
+
     /// Issue 20: through the hint device, QEMU maps each page from the node at its physical
     /// address, needing access to the node rather than root and iomem=relaxed; under lockdown
     /// with no device, the refusal names the two ways that work.

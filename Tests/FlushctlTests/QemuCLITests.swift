@@ -52,6 +52,7 @@ import TestSupport
         // plan says the same path, and where a VMM may be given it.
         let plan = try Support.run(try Support.flushctl(), ["plan", "full", "--json"], in: vm)
         #expect(plan.stdout.contains("\"backend\":\"\(real)\"") && plan.stdout.contains("\"vmm_path\":\"\(real)\""), "\(plan.stdout)")
+        #expect(plan.stdout.contains("\"migration\":{\n    \"migratable\":true,"), "a file's fsync plan may be migrated: \(plan.stdout)")
     }
 
     /// What `--out` left: the names in `dir`, or `nil` when it is not a directory.
