@@ -42,7 +42,7 @@ func planToText(_ report: PlanReport) -> String {
 
 /// A migration policy as indented text lines: whether, why, and what else it says.
 func migrationToText(_ policy: MigrationPolicy, indent: String) -> [String] {
-    var lines = ["\(indent)migration: \(policy.migratable ? "allowed" : "refused"): \(policy.reason)"]
+    var lines = ["\(indent)migration: \(policy.migratable ? "allowed" : "not allowed"): \(policy.reason)"]
     for (label, text) in [("never", policy.requirement), ("refused by", policy.refusedBy),
                           ("not refused", policy.notRefused), ("destination", policy.destination)] {
         if let text { lines.append("\(indent)  \(label): \(text)") }
