@@ -16,7 +16,8 @@ import Testing
 ///    and `snapshot-save` are refused with the blocker's message and write nothing, and
 ///    `query-migrate` lists it; `dump-guest-memory` is not refused (the recipe's requirement);
 ///    a QEMU with `-only-migratable` refuses to start the recipe;
-/// 3. fsync (virtio-pmem on a file): no blocker, and a migration to a file completes.
+/// 3. fsync (virtio-pmem on a file): no blocker, a migration to a file completes, and a
+///    destination that loads it (under strace) syncs nothing of the file it wrote the pages into.
 @Suite(.serialized) struct GuestMigrationTests {
     /// The 8 bytes the host writes into the hint page, little-endian "FLUSHMIG".
     static let marker = "0x47494D4853554C46"
@@ -36,8 +37,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
         let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static", needs: "gcc and libc6-dev (a static libc)")
         let again = EmulatedHost.repositoryRoot.appendingPathComponent("Tests/hostsim/tools/qemu-again").path
+        let (found, stracePath) = try EmulatedHost.shell("command -v strace")
+        let strace = stracePath.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(found == 0 && !strace.isEmpty, "needs strace on the build machine (Tests/install-deps)")
         let scenario = try EmulatedHost.scenario(basedOn: "plan/guest-interleave-devdax", in: work, setup: ["mkdir -p /tmp/q /tmp/m"],
-                                                 binaries: [qmpTool: "/usr/bin/qmp", again: "/usr/bin/qemu-again"])
+                                                 binaries: [qmpTool: "/usr/bin/qmp", again: "/usr/bin/qemu-again", strace: "/usr/bin/strace"])
         let src = "/tmp/q/src", dst = "/tmp/q/dst", state = "/tmp/m/state"
         let peek = "devmem \(PlanHints.hex(hint)) 64; devmem \(PlanHints.hex(markerAddress)) 64"
         let dumpPage = Self.qmp(src, "dump-guest-memory", #"{"paging":false,"protocol":"file:/tmp/m/dump","begin":\#(Self.firstGuestPage),"length":4096}"#)
@@ -72,8 +76,14 @@ import Testing
         // 3. fsync: migratable.
         let fsync: [EmulatedHost.Step] = [
             .host(Self.qmp("/tmp/q/fs", "query-migrate")),                                                           // 0
-            .host(Self.qmp("/tmp/q/fs", "migrate", #"{"uri":"file:\#(state)"}"#) + "; " + Self.waitMigration("/tmp/q/fs")
-                  + "; rm -f \(state)"),                                                                              // 1
+            .host(Self.qmp("/tmp/q/fs", "migrate", #"{"uri":"file:\#(state)"}"#) + "; " + Self.waitMigration("/tmp/q/fs")), // 1
+            // A destination loads it under strace: does QEMU sync the file it wrote the pages into?
+            .host("strace -f -y -qq -e trace=openat,msync,fsync,fdatasync,sync_file_range,syncfs -o /tmp/m/sync.trace "
+                  + "qemu-again $GUEST_QEMU_PID /tmp/q/fsd /tmp/m/fsd.log -incoming defer >/tmp/m/fsd.pid & "
+                  + Self.waitSocket("/tmp/q/fsd") + " && " + Self.qmp("/tmp/q/fsd", "migrate-incoming", #"{"uri":"file:\#(state)"}"#)
+                  + " && " + Self.waitMigration("/tmp/q/fsd") + "; " + Self.qmp("/tmp/q/fsd", "quit") + "; " + Self.qmp("/tmp/q/fs", "quit")
+                  + "; wait; rm -f \(state); t=/tmp/m/sync.trace; echo opens $(grep -c 'openat(.*fs.img' $t) msyncs $(grep -c 'msync(' $t) "
+                  + "fsyncs $(grep -E 'fsync\\(|fdatasync\\(|sync_file_range\\(|syncfs\\(' $t | grep -c fs.img); grep -E 'fs.img|msync' $t >&2; true"), // 2
         ]
         let recipe = "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json >/tmp/vm.json; s=$?; cat /tmp/vm.json; exit $s"
         // The recipe's arguments are option/value pairs; take out the blocker's two.
@@ -138,7 +148,12 @@ import Testing
         #expect(f[0].stdout.hasPrefix("{\"return\": {}}"), "no blocked-reasons: \(f[0].stdout)")
         let fsMigrated = Self.migrateResult(f[1].stdout)
         #expect(fsMigrated?["status"] as? String == "completed", "\(f[1].stdout)")
-        print("guest migration, fsync: total-time \(fsMigrated?["total-time"] ?? "?") ms; wall \(boot.wallSeconds) s")
+        // The destination completes its load, and QEMU 10.0.2 syncs nothing of the file it wrote
+        // the guest's pmem into (hence the destination requirement: fsync it before the guest runs).
+        #expect(Self.migrateResult(f[2].stdout)?["status"] as? String == "completed", "\(f[2].stdout)")
+        // (strace saw the destination open the file: it was tracing the right process.)
+        #expect(f[2].stdout.hasSuffix("opens 1 msyncs 0 fsyncs 0\n"), "\(f[2].stdout)\(f[2].stderr)")
+        print("guest migration, fsync: total-time \(fsMigrated?["total-time"] ?? "?") ms; destination: \(f[2].stdout.split(whereSeparator: \.isNewline).last ?? ""); wall \(boot.wallSeconds) s")
     }
 
     /// QEMU's error for a blocked migration or save.

@@ -31,13 +31,13 @@ public struct MigrationPolicy: Sendable, Equatable {
         case .none, .deepFlush:
             return MigrationPolicy(
                 migratable: false,
-                reason: "the pmem is a DAX device or file mapped as guest memory, which migration copies like RAM: the destination (or a restore) writes it with CPU stores that QEMU need not write back (recent releases' migration/ram.c ram_load_cleanup syncs only memory regions marked non-volatile, which a pc-dimm's is not), so data the guest flushed before could be lost on the destination's power failure, and a restore rolls the persistent memory back; not shown safe",
+                reason: "the pmem is a DAX device or file mapped as guest memory, which migration copies like RAM: the destination (or a restore) writes it with CPU stores that QEMU need not write back (migration/ram.c ram_load_cleanup syncs only memory regions marked non-volatile, which a pc-dimm's is not: a QEMU 10.0.2 destination made no msync of the file-backed memory it loaded), so data the guest flushed before could be lost on the destination's power failure, and a restore rolls the persistent memory back; not shown safe",
                 requirement: "Never migrate, save or snapshot this guest, and never load a saved state into it.")
         case .fsync:
             return MigrationPolicy(
                 migratable: true,
                 reason: "the backend is a file the guest reaches through the host's page cache, migrated like any file-backed guest memory; nothing of the host's NVDIMM hardware is mapped into the guest",
-                destination: "the same file at the same path and size (shared storage, or a copy); QEMU sends the file's pages in the migration stream and the destination writes them through its mapping and need not fsync them, so unless the file is shared storage already holding them, start the destination paused (-S), fsync the file (sync FILE) once the incoming migration completed, then continue it.")
+                destination: "the same file at the same path and size (shared storage, or a copy); QEMU sends the file's pages in the migration stream and the destination writes them through its mapping without msync or fsync (QEMU 10.0.2), so unless the file is shared storage already holding them, start the destination paused (-S), fsync the file (sync FILE) once the incoming migration completed, then continue it.")
         }
     }
 }
