@@ -156,6 +156,38 @@ import Testing
         print("guest migration, fsync: total-time \(fsMigrated?["total-time"] ?? "?") ms; destination: \(f[2].stdout.split(whereSeparator: \.isNewline).last ?? ""); wall \(boot.wallSeconds) s")
     }
 
+    /// The none recipe (a DIMM without hints, device-dax): its guest has its pmem, and the
+    /// blocker refuses `migrate` and `savevm` as it does for passthrough.
+    @Test func noneIsRefused() throws {
+        let work = try PlanHost.workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static", needs: "gcc and libc6-dev (a static libc)")
+        let scenario = try EmulatedHost.scenario(basedOn: "plan/guest-nohints-devdax", in: work, setup: ["mkdir -p /tmp/q"],
+                                                 binaries: [qmpTool: "/usr/bin/qmp"])
+        let sock = "/tmp/q/none"
+        let steps: [EmulatedHost.Step] = [
+            .guest("ls /dev | grep pmem"),                                                                           // 0
+            .host(Self.qmp(sock, "query-migrate")),                                                                  // 1
+            .host(Self.qmp(sock, "migrate", #"{"uri":"file:/tmp/state"}"#) + "; ls /tmp/state"),                    // 2
+            .host(Self.qmp(sock, "human-monitor-command", #"{"command-line":"savevm s1"}"#)),                       // 3
+        ]
+        let boot = try EmulatedHost.boot(scenario: scenario, commands: [
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json >/tmp/vm.json; s=$?; cat /tmp/vm.json; exit $s",
+            EmulatedHost.guestRunCommand(Self.guest(args: "/tmp/vm/qemu.args", json: "/tmp/vm.json", qmp: sock), steps: steps),
+        ], guest: true, timeout: 600)
+        let json = try PlanJSON.object(boot.results[0])
+        #expect(json["method"] as? String == "none", "\(json["reason"] ?? "")")
+        let migration = json["migration"] as? [String: Any] ?? [:]
+        #expect(migration["migratable"] as? Bool == false && migration["not_refused"] == nil, "\(migration)")
+        let s = try GuestPassthroughTests.guestRun(boot, index: 1, steps: steps.count).steps
+        print("guest migration, none: wall \(boot.wallSeconds) s")
+        #expect(s[0].stdout == "pmem0\n", "the guest has its pmem: \(s[0].stdout)\(s[0].stderr)")
+        #expect(s[1].stdout.contains("\"blocked-reasons\": [\"\(Self.blocked)\"]"), "\(s[1].stdout)")
+        #expect(s[2].stdout.hasPrefix("{\"error\": {\"class\": \"GenericError\", \"desc\": \"\(Self.blocked)\"}}"), "\(s[2].stdout)")
+        #expect(s[2].stderr.contains("No such file"), "nothing written: \(s[2].stderr)")
+        #expect(s[3].stdout.contains("Error: \(Self.blocked)"), "savevm: \(s[3].stdout)")
+    }
+
     /// QEMU's error for a blocked migration or save.
     static let blocked = "Migration is disabled when using feature 'peer mode' in device 'ivshmem'"
 
