@@ -34,6 +34,7 @@ public func planToJSON(_ report: PlanReport, guestNFIT: NFITLayout? = nil) -> JS
     if let path = plan.deepFlushPath { members.append(("deep_flush", .string(path))) }
     if let guest = plan.guest { members.append(("guest", guestToJSON(guest))) }
     if let guestNFIT { members.append(("guest_nfit_layout", guestNFIT.json)) }
+    members.append(("migration", migrationToJSON(plan.migration)))
     if !report.checks.isEmpty { members.append(("checks", .array(report.checks.map(checkToJSON)))) }
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)
@@ -93,6 +94,17 @@ public func planHexBytes(_ bytes: [UInt8]) -> String {
     return text
 }
 
+/// A migration policy as JSON: `migratable`, `reason`, then `requirement`, `refused_by`,
+/// `not_refused` and `destination` when present.
+public func migrationToJSON(_ policy: MigrationPolicy) -> JSONValue {
+    var m: [(String, JSONValue)] = [("migratable", .bool(policy.migratable)), ("reason", .string(policy.reason))]
+    if let requirement = policy.requirement { m.append(("requirement", .string(requirement))) }
+    if let refusedBy = policy.refusedBy { m.append(("refused_by", .string(refusedBy))) }
+    if let notRefused = policy.notRefused { m.append(("not_refused", .string(notRefused))) }
+    if let destination = policy.destination { m.append(("destination", .string(destination))) }
+    return .object(m)
+}
+
 /// A check as JSON.
 public func checkToJSON(_ check: Check) -> JSONValue {
     var c: [(String, JSONValue)] = [("id", .string(check.id.rawValue))]
@@ -142,6 +154,7 @@ public func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: S
             .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])
         })))
     }
+    members.append(("migration", migrationToJSON(recipe.migration)))
     members.append(("requirements", .array(recipe.requirements.map { .string($0) })))
     if let note = report.note { members.append(("note", .string(note))) }
     return .object(members)

@@ -174,6 +174,9 @@ public struct QemuRecipe: Sendable, Equatable {
     public var arguments: [String]
     /// What the rest of the command line, the host and the guest must satisfy, one sentence each.
     public var requirements: [String]
+    /// Whether the guest may be migrated, saved or dumped, and how `arguments` make QEMU refuse
+    /// it where not (``MigrationBlocker``).
+    public var migration: MigrationPolicy
 
     /// The file names written into the request's directory.
     public static let nfitFile = "nfit.aml"
@@ -237,7 +240,7 @@ public struct QemuRecipe: Sendable, Equatable {
                     "QEMU 4.1 or later (virtio-pmem-pci on x86).",
                     "The guest needs a virtio-pmem driver (Linux 5.3 or later, CONFIG_VIRTIO_PMEM); its flushes become fsync(2) of \(plan.backend) in QEMU, which fails the flush if fsync fails.",
                     "Never give this backend to -device nvdimm instead: QEMU's NVDIMM has no flush, so the guest's writes would sit in the host page cache.",
-                ])
+                ], migration: MigrationBlocker.policy(for: .fsync))
         case .none, .passthrough:
             break
         }
@@ -295,6 +298,8 @@ public struct QemuRecipe: Sendable, Equatable {
         // device-dax does), and refuses to start when built without libpmem.
         args += ["-object", try backendObject(id: "pm0", path: path, offset: nil, size: backend.size, align: backend.align, pmem: true)]
         args += ["-device", "pc-dimm,id=p0,memdev=pm0,addr=\(hex(base))"]
+        let migration = MigrationBlocker.policy(for: plan.method)
+        if !migration.migratable { args += MigrationBlocker.arguments }
         args += ["-acpitable", "file=" + (try tableFile(directory + "/" + nfitFile))]
         args += ["-acpitable", "file=" + (try tableFile(directory + "/" + ssdtFile))]
 
@@ -321,6 +326,7 @@ public struct QemuRecipe: Sendable, Equatable {
             "Do not set nvdimm=on on the machine: QEMU would build its own NFIT and NVDR device besides these tables.",
             memoryHotplugRequirement(pmemBase: base, size: backend.size),
         ]
+        if let never = migration.requirement { requirements.append(never) }
         return QemuRecipe(
             method: plan.method, machine: request.machine, guestRAM: request.guestRAM, deviceMemoryBase: deviceBase,
             hintPages: pages, pmem: pmem, guestNFIT: layout, capabilitiesSource: source, guestDIMMDevices: devices,
@@ -329,7 +335,8 @@ public struct QemuRecipe: Sendable, Equatable {
             slots: slots,
             maxmem: try maxmem(request, deviceBase: deviceBase, slots: slots,
                                devices: pages.map { ($0.guestAddress, FlushHintPage.pageSize) } + [(base, backend.size)]),
-            minimumQEMU: plan.method == .passthrough ? "8.1" : "3.1", arguments: args, requirements: requirements)
+            minimumQEMU: plan.method == .passthrough ? "8.1" : "3.1", arguments: args, requirements: requirements,
+            migration: migration)
     }
 
     /// Linux's smallest memory block on x86 (`MIN_MEMORY_BLOCK_SIZE`); blocks are powers of two

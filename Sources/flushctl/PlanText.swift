@@ -31,6 +31,7 @@ func planToText(_ report: PlanReport) -> String {
             lines.append("    position \(dimm.position) handle \(planText(dimm.handle)) (mirrors \(dimm.hostDIMM)): \(dimm.hints.map(planText).joined(separator: " "))")
         }
     }
+    lines += migrationToText(plan.migration, indent: "  ")
     let notable = report.checks.filter { $0.verdict != .ok }
     if !notable.isEmpty {
         lines.append("  checks:")
@@ -38,6 +39,16 @@ func planToText(_ report: PlanReport) -> String {
     }
     if let note = report.note { lines.append("  note: \(note)") }
     return lines.joined(separator: "\n")
+}
+
+/// A migration policy as indented text lines: whether, why, and what else it says.
+func migrationToText(_ policy: MigrationPolicy, indent: String) -> [String] {
+    var lines = ["\(indent)migration: \(policy.migratable ? "allowed" : "not allowed"): \(policy.reason)"]
+    for (label, text) in [("never", policy.requirement), ("refused by", policy.refusedBy),
+                          ("not refused", policy.notRefused), ("destination", policy.destination)] {
+        if let text { lines.append("\(indent)  \(label): \(text)") }
+    }
+    return lines
 }
 
 /// One check on one line: verdict, id, page, finding, fix.

@@ -126,6 +126,7 @@ func qemuToText(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, 
     }
     lines.append("  the rest of the QEMU command line needs: \(recipe.memoryOption)")
     for requirement in recipe.requirements { lines.append("  - \(requirement)") }
+    lines += migrationToText(recipe.migration, indent: "  ")
     lines.append("  NVDIMM options (\(files.first { $0.key == "args" }?.path ?? QemuRecipe.argumentsFile)):")
     var i = 0
     while i < recipe.arguments.count {

@@ -16,8 +16,14 @@ import TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         let keys = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.dropFirst(3).prefix { $0 != "\"" } }
         #expect(keys == ["backend", "backend_kind", "method", "reason", "machine", "guest_ram", "device_memory_base",
-                         "pmem", "memory", "min_qemu_version", "files", "qemu_args", "requirements"])
+                         "pmem", "memory", "min_qemu_version", "files", "qemu_args", "migration", "requirements"])
         #expect(r.stdout.contains("\"option\":\"-m 4G,slots=1,maxmem=5G\""))
+        // Issue 22: the fsync recipe stays migratable and says what the destination needs.
+        #expect(r.stdout.contains("\"migration\":{\n    \"migratable\":true,"), "\(r.stdout)")
+        #expect(r.stdout.contains("\"destination\":\"the same file at the same path and size"))
+        #expect(!r.stdout.contains("refused_by") && !r.stdout.contains("ivshmem"))
+        let text = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", dir.appendingPathComponent("text").path])
+        #expect(text.stdout.contains("\n  migration: allowed: the backend is a file"), "\(text.stdout)")
         let args = try String(contentsOf: out.appendingPathComponent("qemu.args"), encoding: .utf8)
         let escaped = image.path.replacingOccurrences(of: ",", with: ",,")
         #expect(args == "-object\nmemory-backend-file,id=pm0,mem-path=\(escaped),size=0x1000000,share=on\n-device\nvirtio-pmem-pci,memdev=pm0,id=vp0,memaddr=0x180000000\n")
@@ -46,6 +52,7 @@ import TestSupport
         // plan says the same path, and where a VMM may be given it.
         let plan = try Support.run(try Support.flushctl(), ["plan", "full", "--json"], in: vm)
         #expect(plan.stdout.contains("\"backend\":\"\(real)\"") && plan.stdout.contains("\"vmm_path\":\"\(real)\""), "\(plan.stdout)")
+        #expect(plan.stdout.contains("\"migration\":{\n    \"migratable\":true,"), "a file's fsync plan may be migrated: \(plan.stdout)")
     }
 
     /// What `--out` left: the names in `dir`, or `nil` when it is not a directory.

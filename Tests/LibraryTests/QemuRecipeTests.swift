@@ -89,6 +89,8 @@ struct QemuRecipeTests {
             "-device", "pc-dimm,id=h1,memdev=fh1,addr=0x100001000",
             "-object", "memory-backend-file,id=pm0,mem-path=/dev/flushctl/dax0.0/device,size=0x3e00000,share=on,align=0x1000,pmem=on",
             "-device", "pc-dimm,id=p0,memdev=pm0,addr=0x140000000",
+            "-object", "memory-backend-ram,id=nomig,size=4096",
+            "-device", "ivshmem-plain,id=nomig0,memdev=nomig,master=off",
             "-acpitable", "file=/run/vm1/nfit.aml",
             "-acpitable", "file=/run/vm1/ssdt.aml",
         ])
@@ -210,6 +212,8 @@ struct QemuRecipeTests {
         #expect(recipe.arguments == [
             "-object", "memory-backend-file,id=pm0,mem-path=/dev/flushctl/dax0.0/device,size=0x40000000,share=on,align=0x200000,pmem=on",
             "-device", "pc-dimm,id=p0,memdev=pm0,addr=0x100000000",
+            "-object", "memory-backend-ram,id=nomig,size=4096",
+            "-device", "ivshmem-plain,id=nomig0,memdev=nomig,master=off",
             "-acpitable", "file=/d/nfit.aml",
             "-acpitable", "file=/d/ssdt.aml",
         ])
@@ -245,11 +249,50 @@ struct QemuRecipeTests {
         #expect(!recipe.arguments.contains { $0.hasPrefix("nvdimm") })
         #expect(recipe.memoryOption == "-m 4G,slots=1,maxmem=5G")
         #expect(recipe.minimumQEMU == "4.1")
+        // Migratable: no blocker, and the destination's needs are stated.
+        #expect(recipe.migration.migratable && recipe.migration.refusedBy == nil && recipe.migration.requirement == nil)
+        #expect(recipe.migration.destination?.contains("fsync the file") == true)
+        #expect(!recipe.requirements.contains { $0.hasPrefix("Never migrate") })
         // An explicit memaddr must be 2 MiB aligned.
         let misaligned = QemuRequest(machine: .q35, guestRAM: 4 << 30, pmemBase: 0x1_8010_0000, directory: "/d")
         #expect(throws: QemuRecipeError.unaligned(.pmemBase, address: 0x1_8010_0000, alignment: 2 << 20)) {
             try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 256 << 20), vmmPath: .failsClosed(path: plan.backend, device: nil), request: misaligned)
         }
+    }
+
+    /// Issue 22 item 3: the recipes that map a host NVDIMM into the guest as guest memory
+    /// (passthrough's hint pages, none's pmem) carry the ivshmem-plain peer-mode migration
+    /// blocker and say why; passthrough also requires never dumping, which no blocker refuses.
+    @Test func passthroughAndNoneCarryTheMigrationBlocker() throws {
+        let (_, passthrough) = try passthrough(QemuRequest(machine: .pc, guestRAM: 1 << 30, directory: "/run/vm1"))
+        let region = interleave(hints: false, deepFlush: 0, domain: "cpu_cache")
+        let request = QemuRequest(machine: .pc, guestRAM: 2 << 30, directory: "/d")
+        let plan = try Planner.plan(backend: devdax, region: region, checks: [], guestBase: try QemuRecipe.hintBase(for: request))
+        let none = try QemuRecipe.make(plan: plan, capabilities: .unread, backend: BackendGeometry(size: 1 << 30, align: 2 << 20), vmmPath: daxLink, request: request)
+        for recipe in [passthrough, none] {
+            #expect(!recipe.migration.migratable)
+            let at = try #require(recipe.arguments.firstIndex(of: "ivshmem-plain,id=nomig0,memdev=nomig,master=off"))
+            #expect(Array(recipe.arguments[(at - 3)...at]) == MigrationBlocker.arguments)
+            #expect(recipe.migration.refusedBy?.contains(MigrationBlocker.message) == true)
+            #expect(recipe.requirements.last == recipe.migration.requirement)
+            #expect(recipe.slots == recipe.hintPages.count + 1, "the blocker takes no memory slot")
+        }
+        #expect(passthrough.migration.requirement?.contains("dump") == true)
+        #expect(passthrough.migration.notRefused?.hasPrefix("dump-guest-memory") == true)
+        #expect(none.migration.requirement?.contains("dump") == false && none.migration.notRefused == nil)
+        #expect(passthrough.migration.reason.contains("MMIO") && !none.migration.reason.contains("MMIO"))
+    }
+
+    /// Every method's migration policy, for any VMM: only fsync's guest may be migrated, and it
+    /// says what the destination needs; the others say what must never be done.
+    @Test(arguments: [PlanMethod.passthrough, .none, .deepFlush, .fsync])
+    func migrationFollowsTheMethod(_ method: PlanMethod) {
+        let policy = MigrationPolicy.of(method)
+        #expect(policy.migratable == (method == .fsync))
+        #expect((policy.requirement == nil) == policy.migratable)
+        #expect((policy.destination == nil) == !policy.migratable)
+        #expect(policy.refusedBy == nil && policy.notRefused == nil, "only a recipe says how QEMU refuses")
+        #expect(policy.requirement?.hasPrefix("Never migrate, save") ?? true)
     }
 
     /// Issue 20: through the hint device, QEMU maps each page from the node at its physical
