@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// Issue 22 item 2: `flushctl qemu --libvirt`'s domain, run by a real libvirtd. The emulated host
+/// (`"libvirt": true`: bookworm-backports' libvirt 11.3 beside its QEMU 10, docs/emulated-host.md)
+/// has the flushhint module and device-dax, no `iomem=relaxed`. In one boot: the printed domain
+/// passes libvirt's schema and `domxml-to-native` shows every argument; started with libvirt's
+/// default qemu.conf, QEMU cannot open the node (libvirt's private /dev lacks it: the control);
+/// with the `cgroup_device_acl` flushctl printed, libvirt starts it as `libvirt-qemu`, the node's
+/// group among its groups and no capability, and the guest's flushes write one usable hint of
+/// each host DIMM with no MMIO exit. No AppArmor there (docs/emulated-host.md says why).
+@Suite(.serialized) struct LibvirtTests {
+    static let virsh = "virsh -q -c qemu:///system"
+
+    @Test func libvirtdStartsTheDomainAsItsUnprivilegedUser() throws {
+        let layout = try PlanLayout(scenario: PlanCheckFlushTests.planScenario("guest-libvirt-flushhint"))
+        let region = try #require(layout.regions.first)
+        let hints = layout.allHints
+        let node = "/dev/flushhint/region0"
+        let peek = "hint-peek \(node) " + hints.map(PlanHints.hex).joined(separator: " ")
+        let control = GuestPassthroughTests.deviceMemoryBase + UInt64(region.usablePages.count) * 4096
+        let work = try PlanHost.workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let peekTool = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
+                                            needs: "gcc and libc6-dev (a static libc)")
+        let scenario = try EmulatedHost.scenario(basedOn: "plan/guest-libvirt-flushhint", in: work,
+                                                 binaries: [peekTool: "/usr/bin/hint-peek"])
+        let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"
+        let flushes = GuestPassthroughTests.flushes
+        let steps: [EmulatedHost.Step] = [
+            .host("grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status"),        // 0
+            .host("tr '\\0' '\\n' </proc/$GUEST_QEMU_PID/cmdline"),                            // 1
+            .host(peek.replacingOccurrences(of: "hint-peek ", with: "hint-peek -z ")),          // 2
+            .guest(deepFlush),                                                                  // 3
+            .host(peek),                                                                        // 4
+            .host(peek.replacingOccurrences(of: "hint-peek ", with: "hint-peek -z ") + " >/dev/null && " + GuestPassthroughTests.exits), // 5
+            .guest(GuestPassthroughTests.loop(flushes, deepFlush)),                             // 6
+            .host(peek + "; " + GuestPassthroughTests.exits),                                   // 7
+            .guest(GuestPassthroughTests.loop(flushes, "devmem \(PlanHints.hex(control)) 64 1")), // 8
+            .host(GuestPassthroughTests.exits),                                                 // 9
+        ]
+        var guest = EmulatedHost.Guest(timeout: 240)
+        guest.libvirtDomain = "/tmp/vm.xml"
+        let boot = try EmulatedHost.boot(scenario: scenario, commands: [
+            // What udev's GROUP="kvm" rules do on a host (docs/flushhint.md; the dax node as the output asks).
+            "chgrp kvm /dev/dax0.0 \(node) && chmod 660 /dev/dax0.0 \(node)",                                        // 0
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --libvirt >/tmp/vm.xml; s=$?; cat /tmp/vm.xml; exit $s", // 1
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json",                                        // 2
+            "virt-xml-validate /tmp/vm.xml && \(Self.virsh) domxml-to-native qemu-argv /tmp/vm.xml",                 // 3
+            "libvirt-start",                                                                                          // 4
+            // The control: libvirt's default qemu.conf.
+            "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; s=$?; \(Self.virsh) undefine vm >/dev/null; exit $s", // 5
+            // The host settings as printed, then libvirtd again.
+            "sed -n '/cgroup_device_acl = \\[/,/^   \\]/p' /tmp/vm.xml >>/etc/libvirt/qemu.conf && grep -A4 '^ *cgroup_device_acl' /etc/libvirt/qemu.conf && "
+                + "kill $(pidof libvirtd) && while pidof libvirtd >/dev/null; do usleep 100000; done && libvirt-start", // 6
+            EmulatedHost.guestRunCommand(guest, steps: steps),                                                        // 7
+        ], guest: true, timeout: 600)
+        let r = boot.results
+        for i in [0, 1, 2, 3, 4, 6] {
+            try #require(r[i].status == 0, "host command \(i) failed: \(r[i].command)\n\(r[i].stdout)\(r[i].stderr)")
+        }
+
+        // The domain: qemu.args exactly, the -m flushctl computed, and the settings for the node,
+        // the dax node and the link to it.
+        let recipe = try PlanJSON.object(r[2])
+        #expect(recipe["method"] as? String == "passthrough", "\(recipe["reason"] ?? "")")
+        let args = recipe["qemu_args"] as? [String] ?? []
+        #expect(args.filter { $0.contains("mem-path=\(node),offset=") }.count == region.usablePages.count, "\(args)")
+        let document = r[1].stdout
+        for argument in args { #expect(document.contains("<qemu:arg value='\(argument)'/>"), "\(argument)") }
+        #expect(document.contains("<maxMemory slots='\(region.usablePages.count + 1)' unit='KiB'>1310720</maxMemory>"))
+        #expect(document.contains("\"\(node)\", \"/dev/flushctl/dax0.0/device\","), "\(document)")
+        #expect(document.contains("\(node): root:kvm 0660, read-write: QEMU's user must be in group kvm"))
+
+        // libvirt's schema and its command line: every argument, in order, after libvirt's -m.
+        print("libvirt: \(r[3].stdout.split(separator: "\n").first ?? "")")
+        #expect(r[3].stdout.contains("/tmp/vm.xml validates"), "\(r[3].stdout)")
+        let native = r[3].stdout
+        #expect(native.contains("-m size=262144k,slots=\(region.usablePages.count + 1),maxmem=1310720k"), "\(native)")
+        #expect(native.contains(" -acpitable file=/tmp/vm/ssdt.aml "), "\(native)")
+        #expect(native.contains(args.joined(separator: " ")), "every argument in order: \(native)")
+        #expect(r[4].stdout.contains("Using library: libvirt 11.") && r[4].stdout.contains("Running hypervisor: QEMU 10."), "\(r[4].stdout)")
+
+        // Control: without the setting, QEMU in libvirt's namespace has no node to open.
+        print("libvirt without cgroup_device_acl: \(r[5].stderr)")
+        #expect(r[5].status != 0 && r[5].stderr.contains("can't open backing store \(node) for guest RAM: No such file or directory"), "\(r[5])")
+
+        let run = try GuestPassthroughTests.guestRun(boot, index: 7, steps: steps.count)
+        let s = run.steps
+        #expect(s.allSatisfy { $0.status == 0 }, "every step succeeds: \(s.enumerated().filter { $0.element.status != 0 })")
+
+        // QEMU as libvirt-qemu (uid 64055), its group libvirt-qemu, kvm (78) among its groups, no capability.
+        let status = s[0].stdout
+        print("libvirt's QEMU: \(status.split(separator: "\n").joined(separator: "; "))")
+        #expect(status.contains("Uid:\t64055\t64055\t64055\t64055") && status.contains("Gid:\t64055\t64055\t64055\t64055"), "\(status)")
+        let groups = status.split(separator: "\n").first { $0.hasPrefix("Groups:") }?.split(separator: "\t").dropFirst()
+            .flatMap { $0.split(separator: " ") } ?? []
+        #expect(groups.contains("78"), "the node's group kvm: \(status)")
+        #expect(status.contains("CapEff:\t0000000000000000"), "\(status)")
+        let running = s[1].stdout.split(separator: "\n").map(String.init)
+        #expect(running.joined(separator: "\n").contains(args.joined(separator: "\n")), "the running QEMU's arguments: \(running)")
+
+        // One guest flush: one usable hint of each host DIMM; 200: no MMIO exit; the control's stores exit.
+        let value = { (stdout: String) in PlanHints.values(CommandResult(command: "", stdout: stdout, stderr: "", status: 0)) }
+        #expect(value(s[2].stdout) == PlanHints.zeros(hints))
+        let written = value(s[4].stdout)
+        PlanHints.expectOneHintPerDIMM(written: written, layout: layout, flushed: [0], reported: written.filter { $0.value == 1 }.map(\.key))
+        let e0 = try #require(GuestPassthroughTests.mmioExits(s[5].stdout), "\(s[5])")
+        let e1 = try #require(GuestPassthroughTests.mmioExits(s[7].stdout), "\(s[7])")
+        let e2 = try #require(GuestPassthroughTests.mmioExits(s[9].stdout), "\(s[9])")
+        print("libvirt's QEMU through \(node): mmio_exits \(e0) -> \(e1) over \(flushes) flushes, -> \(e2) over \(flushes) control stores")
+        #expect(e1 == e0, "KVM counted \(e1 - e0) MMIO exits over \(flushes) guest flushes")
+        #expect(e2 - e1 >= UInt64(flushes), "control: \(e2 - e1) exits")
+        let afterLoop = value(s[7].stdout)
+        for dimm in region.dimms {
+            #expect(dimm.hints.prefix(region.usable).contains { afterLoop[$0] == 1 }, "DIMM \(dimm.handle): \(afterLoop)")
+        }
+    }
+}
