@@ -42,48 +42,48 @@ import Testing
         var guest = EmulatedHost.Guest(timeout: 240)
         guest.libvirtDomain = "/tmp/vm.xml"
         let boot = try EmulatedHost.boot(scenario: scenario, commands: [
+            "libvirt-start",                                                                                          // 0
             // What udev's GROUP="kvm" rules do on a host (docs/flushhint.md; the dax node as the output asks).
-            "chgrp kvm /dev/dax0.0 \(node) && chmod 660 /dev/dax0.0 \(node)",                                        // 0
-            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --libvirt >/tmp/vm.xml; s=$?; cat /tmp/vm.xml; exit $s", // 1
-            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json",                                        // 2
-            "virt-xml-validate /tmp/vm.xml && \(Self.virsh) domxml-to-native qemu-argv /tmp/vm.xml",                 // 3
-            "libvirt-start",                                                                                          // 4
+            "chgrp kvm /dev/dax0.0 \(node) && chmod 660 /dev/dax0.0 \(node)",                                        // 1
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --libvirt >/tmp/vm.xml; s=$?; cat /tmp/vm.xml; exit $s", // 2
+            "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json",                                        // 3
+            "virt-xml-validate /tmp/vm.xml && \(Self.virsh) domxml-to-native qemu-argv /tmp/vm.xml",                 // 4
             // The control: libvirt's default qemu.conf.
-            "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; s=$?; \(Self.virsh) undefine vm >/dev/null; exit $s", // 5
+            "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; echo \"virsh start: $?\"; \(Self.virsh) undefine vm >/dev/null", // 5
             // The host settings as printed, then libvirtd again.
             "sed -n '/cgroup_device_acl = \\[/,/^   \\]/p' /tmp/vm.xml >>/etc/libvirt/qemu.conf && grep -A4 '^ *cgroup_device_acl' /etc/libvirt/qemu.conf && "
                 + "kill $(pidof libvirtd) && while pidof libvirtd >/dev/null; do usleep 100000; done && libvirt-start", // 6
             EmulatedHost.guestRunCommand(guest, steps: steps),                                                        // 7
         ], guest: true, timeout: 600)
         let r = boot.results
-        for i in [0, 1, 2, 3, 4, 6] {
+        for i in 0..<7 {
             try #require(r[i].status == 0, "host command \(i) failed: \(r[i].command)\n\(r[i].stdout)\(r[i].stderr)")
         }
 
         // The domain: qemu.args exactly, the -m flushctl computed, and the settings for the node,
         // the dax node and the link to it.
-        let recipe = try PlanJSON.object(r[2])
+        let recipe = try PlanJSON.object(r[3])
         #expect(recipe["method"] as? String == "passthrough", "\(recipe["reason"] ?? "")")
         let args = recipe["qemu_args"] as? [String] ?? []
         #expect(args.filter { $0.contains("mem-path=\(node),offset=") }.count == region.usablePages.count, "\(args)")
-        let document = r[1].stdout
+        let document = r[2].stdout
         for argument in args { #expect(document.contains("<qemu:arg value='\(argument)'/>"), "\(argument)") }
         #expect(document.contains("<maxMemory slots='\(region.usablePages.count + 1)' unit='KiB'>1310720</maxMemory>"))
         #expect(document.contains("\"\(node)\", \"/dev/flushctl/dax0.0/device\","), "\(document)")
         #expect(document.contains("\(node): root:kvm 0660, read-write: QEMU's user must be in group kvm"))
 
         // libvirt's schema and its command line: every argument, in order, after libvirt's -m.
-        print("libvirt: \(r[3].stdout.split(separator: "\n").first ?? "")")
-        #expect(r[3].stdout.contains("/tmp/vm.xml validates"), "\(r[3].stdout)")
-        let native = r[3].stdout
+        print("libvirt: \(r[4].stdout.split(separator: "\n").first ?? "")")
+        #expect((r[4].stdout + r[4].stderr).contains("/tmp/vm.xml validates"), "\(r[4])")
+        let native = r[4].stdout
         #expect(native.contains("-m size=262144k,slots=\(region.usablePages.count + 1),maxmem=1310720k"), "\(native)")
         #expect(native.contains(" -acpitable file=/tmp/vm/ssdt.aml "), "\(native)")
         #expect(native.contains(args.joined(separator: " ")), "every argument in order: \(native)")
-        #expect(r[4].stdout.contains("Using library: libvirt 11.") && r[4].stdout.contains("Running hypervisor: QEMU 10."), "\(r[4].stdout)")
+        #expect(r[0].stdout.contains("Using library: libvirt 11.") && r[0].stdout.contains("Running hypervisor: QEMU 10."), "\(r[0].stdout)")
 
         // Control: without the setting, QEMU in libvirt's namespace has no node to open.
         print("libvirt without cgroup_device_acl: \(r[5].stderr)")
-        #expect(r[5].status != 0 && r[5].stderr.contains("can't open backing store \(node) for guest RAM: No such file or directory"), "\(r[5])")
+        #expect(r[5].stdout.contains("virsh start: 1") && r[5].stderr.contains("can't open backing store \(node) for guest RAM: No such file or directory"), "\(r[5])")
 
         let run = try GuestPassthroughTests.guestRun(boot, index: 7, steps: steps.count)
         let s = run.steps
