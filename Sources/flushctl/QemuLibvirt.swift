@@ -32,8 +32,21 @@ private func hostPath(_ path: String, writable: Bool) throws -> LibvirtHostPath 
         free(real)
     }
     let kind = st.st_mode & S_IFMT
+    var sysfsSize: String?
+    if kind == S_IFCHR || kind == S_IFBLK {
+        // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+        let rdev = UInt64(st.st_rdev)
+        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~UInt64(0xfff))
+        let minor = (rdev & 0xff) | ((rdev >> 12) & ~UInt64(0xff))
+        let link = "/sys/dev/\(kind == S_IFCHR ? "char" : "block")/\(major):\(minor)/size"
+        if let real = realpath(link, nil) {
+            sysfsSize = String(cString: real)
+            free(real)
+        }
+    }
     let owner = getpwuid(st.st_uid).map { String(cString: $0.pointee.pw_name) } ?? String(st.st_uid)
     let group = getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) } ?? String(st.st_gid)
     return LibvirtHostPath(path: path, resolved: resolved, isDevice: kind == S_IFCHR || kind == S_IFBLK,
-                           owner: owner, group: group, mode: UInt32(st.st_mode & 0o7777), writable: writable)
+                           owner: owner, group: group, mode: UInt32(st.st_mode & 0o7777), writable: writable,
+                           sysfsSize: sysfsSize)
 }

@@ -29,11 +29,14 @@ private func nodeRecipe(dir: String = "/run/vm1", pmem: String = "/dev/flushctl/
                       requirements: ["-machine q35 with -m 256M: run flushctl qemu again with --guest-ram."])
 }
 
+/// /dev/dax0.0's size attribute, as sysfs resolves it in the emulated host.
+private let daxSize = "/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0/region0/dax0.0/dax0.0/size"
+
 private func nodePaths(dir: String = "/run/vm1", daxMode: UInt32 = 0o600) -> [LibvirtHostPath] {
     [LibvirtHostPath(path: "/dev/flushhint/region0", resolved: "/dev/flushhint/region0", isDevice: true,
                      owner: "root", group: "kvm", mode: 0o660, writable: true),
      LibvirtHostPath(path: "/dev/flushctl/dax0.0/device", resolved: "/dev/dax0.0", isDevice: true,
-                     owner: "root", group: "root", mode: daxMode, writable: true),
+                     owner: "root", group: "root", mode: daxMode, writable: true, sysfsSize: daxSize),
      LibvirtHostPath(path: "\(dir)/nfit.aml", resolved: "\(dir)/nfit.aml", isDevice: false,
                      owner: "root", group: "root", mode: 0o644, writable: false),
      LibvirtHostPath(path: "\(dir)/ssdt.aml", resolved: "\(dir)/ssdt.aml", isDevice: false,
@@ -81,7 +84,7 @@ struct LibvirtDomainTests {
     @Test func hostSettingsNameEveryDeviceGroupAndRule() throws {
         let d = try domain(nodeRecipe(), nodePaths())
         #expect(d.deviceACL == ["/dev/flushhint/region0", "/dev/flushctl/dax0.0/device", "/dev/dax0.0"])
-        #expect(d.appArmorRules == ["\"/dev/flushhint/region0\" rw,", "\"/dev/dax0.0\" rw,",
+        #expect(d.appArmorRules == ["\"/dev/flushhint/region0\" rw,", "\"/dev/dax0.0\" rw,", "\"\(daxSize)\" r,",
                                     "\"/run/vm1/nfit.aml\" r,", "\"/run/vm1/ssdt.aml\" r,"])
         let text = comment(d.document)
         #expect(text.contains("\"/dev/kvm\", \"/dev/userfaultfd\", \"/dev/flushhint/region0\","), "\(text)")

@@ -8,9 +8,12 @@ import Testing
 /// default qemu.conf, QEMU cannot open the node (libvirt's private /dev lacks it: the control);
 /// with the `cgroup_device_acl` flushctl printed, libvirt starts it as `libvirt-qemu`, the node's
 /// group among its groups and no capability, and the guest's flushes write one usable hint of
-/// each host DIMM with no MMIO exit. No AppArmor there (docs/emulated-host.md says why).
+/// each host DIMM with no MMIO exit. AppArmor is on (`libvirt-start --apparmor`): the domain's
+/// profile refuses what only `<qemu:commandline>` names until the printed rules are added.
 @Suite(.serialized) struct LibvirtTests {
     static let virsh = "virsh -q -c qemu:///system"
+    /// libvirt 11's drop-in for every domain's profile, as `flushctl qemu --libvirt` names it.
+    static let appArmorFile = "/etc/apparmor.d/abstractions/libvirt-qemu.d/flushctl"
 
     @Test func libvirtdStartsTheDomainAsItsUnprivilegedUser() throws {
         let layout = try PlanLayout(scenario: PlanCheckFlushTests.planScenario("guest-libvirt-flushhint"))
@@ -28,7 +31,7 @@ import Testing
         let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"
         let flushes = GuestPassthroughTests.flushes
         let steps: [EmulatedHost.Step] = [
-            .host("grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status"),        // 0
+            .host("grep -E '^(Uid|Gid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status; cat /proc/$GUEST_QEMU_PID/attr/current; cat $GUEST_WORK/qemu.log"), // 0
             .host("tr '\\0' '\\n' </proc/$GUEST_QEMU_PID/cmdline"),                            // 1
             .host(peek.replacingOccurrences(of: "hint-peek ", with: "hint-peek -z ")),          // 2
             .guest(deepFlush),                                                                  // 3
@@ -41,22 +44,26 @@ import Testing
         ]
         var guest = EmulatedHost.Guest(timeout: 240)
         guest.libvirtDomain = "/tmp/vm.xml"
+        let start = "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; echo \"virsh start: $?\"; \(Self.virsh) undefine vm >/dev/null"
         let boot = try EmulatedHost.boot(scenario: scenario, commands: [
-            "libvirt-start",                                                                                          // 0
+            "libvirt-start --apparmor",                                                                               // 0
             // What udev's GROUP="kvm" rules do on a host (docs/flushhint.md; the dax node as the output asks).
             "chgrp kvm /dev/dax0.0 \(node) && chmod 660 /dev/dax0.0 \(node)",                                        // 1
             "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --libvirt >/tmp/vm.xml; s=$?; cat /tmp/vm.xml; exit $s", // 2
             "flushctl qemu /dev/dax0.0 --out /tmp/vm --guest-ram 256M --json",                                        // 3
             "virt-xml-validate /tmp/vm.xml && \(Self.virsh) domxml-to-native qemu-argv /tmp/vm.xml",                 // 4
-            // The control: libvirt's default qemu.conf.
-            "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; echo \"virsh start: $?\"; \(Self.virsh) undefine vm >/dev/null", // 5
-            // The host settings as printed, then libvirtd again.
+            // Controls, with libvirt's defaults: AppArmor refuses the tables; with the printed
+            // AppArmor rules, libvirt's private /dev has no node.
+            start,                                                                                                    // 5
+            "sed -n 's/^     \\(\".*\" rw*,\\)$/\\1/p' /tmp/vm.xml | tee \(Self.appArmorFile)",                       // 6
+            start,                                                                                                    // 7
+            // The qemu.conf setting as printed, then libvirtd again.
             "sed -n '/cgroup_device_acl = \\[/,/^   \\]/p' /tmp/vm.xml >>/etc/libvirt/qemu.conf && grep -A4 '^ *cgroup_device_acl' /etc/libvirt/qemu.conf && "
-                + "kill $(pidof libvirtd) && while pidof libvirtd >/dev/null; do usleep 100000; done && libvirt-start", // 6
-            EmulatedHost.guestRunCommand(guest, steps: steps),                                                        // 7
+                + "kill $(pidof libvirtd) && while pidof libvirtd >/dev/null; do usleep 100000; done && libvirt-start --apparmor", // 8
+            EmulatedHost.guestRunCommand(guest, steps: steps),                                                        // 9
         ], guest: true, timeout: 600)
         let r = boot.results
-        for i in 0..<7 {
+        for i in 0..<9 {
             try #require(r[i].status == 0, "host command \(i) failed: \(r[i].command)\n\(r[i].stdout)\(r[i].stderr)")
         }
 
@@ -71,6 +78,7 @@ import Testing
         #expect(document.contains("<maxMemory slots='\(region.usablePages.count + 1)' unit='KiB'>1310720</maxMemory>"))
         #expect(document.contains("\"\(node)\", \"/dev/flushctl/dax0.0/device\","), "\(document)")
         #expect(document.contains("\(node): root:kvm 0660, read-write: QEMU's user must be in group kvm"))
+        #expect(document.contains(Self.appArmorFile), "\(document)")
 
         // libvirt's schema and its command line: every argument, in order, after libvirt's -m.
         print("libvirt: \(r[4].stdout.split(separator: "\n").first ?? "")")
@@ -81,11 +89,15 @@ import Testing
         #expect(native.contains(args.joined(separator: " ")), "every argument in order: \(native)")
         #expect(r[0].stdout.contains("Using library: libvirt 11.") && r[0].stdout.contains("Running hypervisor: QEMU 10."), "\(r[0].stdout)")
 
-        // Control: without the setting, QEMU in libvirt's namespace has no node to open.
-        print("libvirt without cgroup_device_acl: \(r[5].stderr)")
-        #expect(r[5].stdout.contains("virsh start: 1") && r[5].stderr.contains("can't open backing store \(node) for guest RAM: No such file or directory"), "\(r[5])")
+        // Controls: AppArmor's profile lacks what only <qemu:commandline> names; then, with the rules
+        // flushctl printed, QEMU in libvirt's namespace has no node to open.
+        print("libvirt without the AppArmor rules: \(r[5].stderr)libvirt without cgroup_device_acl: \(r[7].stderr)")
+        #expect(r[5].stdout.contains("virsh start: 1") && r[5].stderr.contains("can't open file /tmp/vm/nfit.aml: Permission denied"), "\(r[5])")
+        let daxSize = "/sys/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0012:00/ndbus0/region0/dax0.0/dax0.0/size"
+        #expect(r[6].stdout == "\"\(node)\" rw,\n\"/dev/dax0.0\" rw,\n\"\(daxSize)\" r,\n\"/tmp/vm/nfit.aml\" r,\n\"/tmp/vm/ssdt.aml\" r,\n", "\(r[6])")
+        #expect(r[7].stdout.contains("virsh start: 1") && r[7].stderr.contains("can't open backing store \(node) for guest RAM: No such file or directory"), "\(r[7])")
 
-        let run = try GuestPassthroughTests.guestRun(boot, index: 7, steps: steps.count)
+        let run = try GuestPassthroughTests.guestRun(boot, index: 9, steps: steps.count)
         let s = run.steps
         #expect(s.allSatisfy { $0.status == 0 }, "every step succeeds: \(s.enumerated().filter { $0.element.status != 0 })")
 
@@ -97,6 +109,11 @@ import Testing
             .flatMap { $0.split(separator: " ") } ?? []
         #expect(groups.contains("78"), "the node's group kvm: \(status)")
         #expect(status.contains("CapEff:\t0000000000000000"), "\(status)")
+        // Confined by the domain's own profile, enforced; QEMU mapped the pmem with MAP_SYNC (no warning).
+        #expect(status.range(of: #"libvirt-[0-9a-f-]{36} \(enforce\)"#, options: .regularExpression) != nil, "\(status)")
+        #expect(!status.contains("requesting persistence across crashes"), "\(status)")
+        // It read the device-dax size (a refused read makes it try ftruncate on the device and say so).
+        #expect(!status.contains("ftruncate"), "\(status)")
         let running = s[1].stdout.split(separator: "\n").map(String.init)
         #expect(running.joined(separator: "\n").contains(args.joined(separator: "\n")), "the running QEMU's arguments: \(running)")
 

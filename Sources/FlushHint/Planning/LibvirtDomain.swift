@@ -18,11 +18,15 @@ public struct LibvirtHostPath: Sendable, Equatable {
     public var mode: UInt32
     /// What QEMU does with it: opens it read-write, or only reads it (the ACPI tables).
     public var writable: Bool
+    /// A device's `size` attribute in sysfs, as AppArmor sees it (links resolved), when it has
+    /// one: QEMU reads a device-dax device's size there (`/sys/dev/char/M:m/size`).
+    public var sysfsSize: String?
 
     /// A path.
-    public init(path: String, resolved: String, isDevice: Bool, owner: String, group: String, mode: UInt32, writable: Bool) {
+    public init(path: String, resolved: String, isDevice: Bool, owner: String, group: String, mode: UInt32, writable: Bool,
+                sysfsSize: String? = nil) {
         self.path = path; self.resolved = resolved; self.isDevice = isDevice
-        self.owner = owner; self.group = group; self.mode = mode; self.writable = writable
+        self.owner = owner; self.group = group; self.mode = mode; self.writable = writable; self.sysfsSize = sysfsSize
     }
 }
 
@@ -83,11 +87,13 @@ public struct LibvirtDomain: Sendable, Equatable {
     /// - Throws: ``LibvirtDomainError``.
     public static func make(recipe: QemuRecipe, name: String, hintPath: String?, paths: [LibvirtHostPath],
                             summary: String) throws(LibvirtDomainError) -> LibvirtDomain {
-        for value in [name, summary] + recipe.arguments + paths.flatMap({ [$0.path, $0.resolved] }) + recipe.requirements
+        for value in [name, summary] + recipe.arguments + paths.flatMap({ [$0.path, $0.resolved, $0.sysfsSize ?? ""] }) + recipe.requirements
         where value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
             throw .notXML(value)
         }
-        for p in paths where p.path.contains("--") || p.resolved.contains("--") { throw .doubleHyphen(p.path) }
+        for p in paths where ([p.path, p.resolved] + (p.sysfsSize.map { [$0] } ?? [])).contains(where: { $0.contains("--") }) {
+            throw .doubleHyphen(p.path)
+        }
         let kib = { (bytes: UInt64) in String(bytes / 1024) }
         let ram = kib(recipe.guestRAM)
 
@@ -134,8 +140,8 @@ public struct LibvirtDomain: Sendable, Equatable {
         }
         var rules: [String] = []
         for p in paths where recipe.method != .fsync {
-            let rule = "\(appArmorPath(p.resolved)) \(p.writable ? "rw" : "r"),"
-            if !rules.contains(rule) { rules.append(rule) }
+            for rule in ["\(appArmorPath(p.resolved)) \(p.writable ? "rw" : "r"),"] + (p.sysfsSize.map { ["\(appArmorPath($0)) r,"] } ?? [])
+            where !rules.contains(rule) { rules.append(rule) }
         }
 
         var c: [String] = []
@@ -200,7 +206,8 @@ public struct LibvirtDomain: Sendable, Equatable {
             c.append("   it knows, which are not these). Add to \(appArmorLocal)")
             c.append("   (libvirt 9.0, Debian 12), or to \(appArmorDropIn) (libvirt 11,")
             c.append("   which includes abstractions/libvirt-qemu.d/; the local file still works there, deprecated);")
-            c.append("   AppArmor checks the file a link leads to, so the rules name those. Then start the domain again:")
+            c.append("   AppArmor checks the file a link leads to, so the rules name those (and a device-dax device's")
+            c.append("   size in sysfs, which QEMU reads). Then start the domain again:")
             for rule in rules { c.append("     \(rule)") }
         }
         if !recipe.requirements.isEmpty {
