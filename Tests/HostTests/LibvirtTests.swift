@@ -103,7 +103,7 @@ import Testing
 
         // QEMU as libvirt-qemu (uid 64055), its group libvirt-qemu, kvm (78) among its groups, no capability.
         let status = s[0].stdout
-        print("libvirt's QEMU: \(status.split(separator: "\n").joined(separator: "; "))")
+        print("libvirt's QEMU: \(status.split(separator: "\n").prefix(5).joined(separator: "; "))")
         #expect(status.contains("Uid:\t64055\t64055\t64055\t64055") && status.contains("Gid:\t64055\t64055\t64055\t64055"), "\(status)")
         let groups = status.split(separator: "\n").first { $0.hasPrefix("Groups:") }?.split(separator: "\t").dropFirst()
             .flatMap { $0.split(separator: " ") } ?? []
