@@ -1,7 +1,7 @@
-import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// How long each method is measured: up to `iterations` timed samples, and up to `duration`
 /// seconds, whichever ends first (nil: no such bound; at least one bound is set).
@@ -26,13 +26,9 @@ public struct BenchBounds: Sendable, Equatable {
 
     /// Bounds from the options: neither given is ``standard``; one given bounds by it alone
     /// (so `--iterations N` gives exactly N samples); both given, whichever comes first.
-    public init(iterations: Int?, duration: Double?) throws(HostError) {
-        if let iterations, !(1...Self.maxIterations).contains(iterations) {
-            throw HostError(message: "--iterations \(iterations) is out of range (1 to \(Self.maxIterations))")
-        }
-        if let duration, !(duration > 0 && duration <= Self.maxDuration) {
-            throw HostError(message: "--duration \(duration) is out of range (more than 0, at most \(Int(Self.maxDuration)) seconds)")
-        }
+    public init(iterations: Int?, duration: Double?) throws(BenchBoundsError) {
+        if let iterations, !(1...Self.maxIterations).contains(iterations) { throw .iterations(iterations) }
+        if let duration, !(duration > 0 && duration <= Self.maxDuration) { throw .duration(duration) }
         if iterations == nil && duration == nil {
             self = .standard
         } else {
@@ -105,5 +101,33 @@ public enum BenchLoop {
             histogram.record(nanoseconds: t1 &- t0)
         }
         return histogram.summary
+    }
+}
+
+/// A bound of a benchmark out of range: the value given.
+public enum BenchBoundsError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Samples per method, not 1 to ``BenchBounds/maxIterations``.
+    case iterations(Int)
+    /// Seconds per method, not more than 0 and at most ``BenchBounds/maxDuration``.
+    case duration(Double)
+    /// Bytes dirtied before each sync, not 1 to ``HostBench/Options/maxDirty``.
+    case dirtyBytes(Int)
+
+    /// The range the value is outside of, as the messages say it.
+    public var range: String {
+        switch self {
+        case .iterations: return "1 to \(BenchBounds.maxIterations)"
+        case .duration: return "more than 0, at most \(Int(BenchBounds.maxDuration)) seconds"
+        case .dirtyBytes: return "1 byte to 1G"
+        }
+    }
+
+    /// `iterations 0 is out of range (1 to …)`.
+    public var description: String {
+        switch self {
+        case .iterations(let n): return "iterations \(n) is out of range (\(range))"
+        case .duration(let d): return "duration \(d) is out of range (\(range))"
+        case .dirtyBytes(let b): return "dirty bytes \(b) is out of range (\(range))"
+        }
     }
 }

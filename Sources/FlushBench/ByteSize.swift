@@ -1,4 +1,3 @@
-import FlushHint
 /// A size as flushctl options take them: a number of bytes with an optional binary suffix `K`,
 /// `M`, `G` (KiB, MiB, GiB; `k`/`KiB`/`KB` accepted too), such as `4K` or `2M`.
 public struct ByteSize: Sendable, Equatable, CustomStringConvertible {

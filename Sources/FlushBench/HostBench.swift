@@ -1,8 +1,11 @@
-import FlushHint
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlushPlanning
+import HostFiles
+import HostIO
+import NVDIMMTopology
 
 /// A flush method flushctl bench measures.
 public enum BenchMethod: String, Sendable, Equatable, CaseIterable {
@@ -95,7 +98,7 @@ public enum BenchTarget: Sendable, Equatable {
         guard !argument.isEmpty else { throw HostError(message: "empty target (give regionN, a device, a file or a directory)") }
         var st = stat()
         guard stat(argument, &st) == 0 else {
-            throw HostError(message: "\(argument): cannot stat: \(Errno(rawValue: errno))")
+            throw HostError(message: "\(argument): cannot stat: \(Errno.last)")
         }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
@@ -109,7 +112,7 @@ public enum BenchTarget: Sendable, Equatable {
             }
             return .file(path: argument, directory: directory)
         case S_IFCHR, S_IFBLK:
-            let backend = try BackendProbe.inspect(path: argument)
+            let backend = try BackendProbe.inspect(path: argument).backend
             guard let region = backend.region else {
                 throw HostError(message: "\(argument): block device on no NVDIMM region (give a directory for an fsync benchmark)")
             }
@@ -154,10 +157,8 @@ public enum HostBench {
         public static let maxDirty = 1 << 30
 
         /// Validated options.
-        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(HostError) {
-            guard (1...Self.maxDirty).contains(dirtyBytes) else {
-                throw HostError(message: "--dirty \(dirtyBytes) is out of range (1 byte to 1G)")
-            }
+        public init(bounds: BenchBounds, dirtyBytes: Int, directory: String) throws(BenchBoundsError) {
+            guard (1...Self.maxDirty).contains(dirtyBytes) else { throw .dirtyBytes(dirtyBytes) }
             self.bounds = bounds
             self.dirtyBytes = dirtyBytes
             self.directory = directory
@@ -195,7 +196,7 @@ public enum HostBench {
             guard let snapshot else {
                 throw HostError(message: "\(region): \(note ?? "the NVDIMM topology could not be read")")
             }
-            let facts = try snapshot.region(named: region.dev)
+            let facts = try snapshot.region(region)
             results.append(mappedHints(facts, in: snapshot, bounds: options.bounds, progress: progress))
             results.append(deepFlush(facts, bounds: options.bounds, progress: progress))
         }
@@ -254,7 +255,7 @@ public enum HostBench {
         }
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            let error = Errno(rawValue: errno)
+            let error = Errno.last
             let hint = error == .permissionDenied || error == .notPermitted ? " (writing deep_flush needs root)" : ""
             return BenchResult(method: .deepFlush, target: region, outcome: .notApplicable("cannot open \(path): \(error)\(hint)"))
         }
@@ -263,7 +264,7 @@ public enum HostBench {
             let summary = try BenchLoop.measure(label: "deep_flush \(region)", bounds: bounds, progress: progress) {
                 let n = pwrite(fd, "1\n", 2, 0)
                 if n != 2 {
-                    let error = n < 0 ? "\(Errno(rawValue: errno))" : "wrote \(n) of 2 bytes"
+                    let error = n < 0 ? "\(Errno.last)" : "wrote \(n) of 2 bytes"
                     throw HostError(path: path, operation: "write", message: error)
                 }
             }
@@ -298,7 +299,7 @@ public enum HostBench {
                 let summary = try BenchLoop.measure(label: "\(method.rawValue) \(scratch.path)", bounds: options.bounds,
                                                     progress: progress, prepare: dirty) {
                     if call(fd) != 0 {
-                        throw HostError(path: scratch.path, operation: method.rawValue, errno: Errno(rawValue: errno))
+                        throw HostError(path: scratch.path, operation: method.rawValue, errno: Errno.last)
                     }
                 }
                 rows.append(BenchResult(method: method, target: scratch.path, outcome: .measured(summary)))

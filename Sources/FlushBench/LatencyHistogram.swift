@@ -1,4 +1,3 @@
-import FlushHint
 import Histogram
 
 /// The latency distribution of one flush method: percentiles from an HDR histogram

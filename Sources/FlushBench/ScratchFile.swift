@@ -1,9 +1,9 @@
-import FlushHint
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// A file flushctl bench creates for itself: `O_CREAT | O_EXCL` under a unique name
 /// (`.flushctl-bench.<pid>.<random>`), mode 0600, never an existing file. It is removed by
@@ -22,7 +22,7 @@ public final class ScratchFile {
     public init(directory: String) throws(HostError) {
         var st = stat()
         guard stat(directory, &st) == 0 else {
-            throw HostError(path: directory, operation: "stat", errno: Errno(rawValue: Glibc.errno))
+            throw HostError(path: directory, operation: "stat", errno: Errno.last)
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw HostError(path: directory, operation: "scratch directory", errno: .notDirectory)
@@ -44,7 +44,7 @@ public final class ScratchFile {
                 self.cleanupSlot = slot
                 return
             }
-            let error = Errno(rawValue: Glibc.errno)
+            let error = Errno.last
             attempt += 1
             if error == .fileExists && attempt < 16 { continue }
             if error == .interrupted { continue }
@@ -56,10 +56,12 @@ public final class ScratchFile {
     public func overwrite(_ buffer: UnsafeRawBufferPointer) throws(HostError) {
         var done = 0
         while done < buffer.count {
-            let n = pwrite(descriptor.rawValue, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(done))
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw HostError(path: path, operation: "pwrite", errno: Errno(rawValue: Glibc.errno))
+            let fd = descriptor.rawValue, start = done
+            let n: Int
+            do {
+                n = try systemCall { pwrite(fd, buffer.baseAddress.map { $0 + start }, buffer.count - start, off_t(start)) }
+            } catch {
+                throw HostError(path: path, operation: "pwrite", errno: error)
             }
             if n == 0 { throw HostError(path: path, operation: "pwrite", errno: .noSpace) }
             done += n
@@ -70,10 +72,10 @@ public final class ScratchFile {
     public func remove() throws(HostError) {
         guard !removed else { return }
         removed = true
-        let closeError: Errno? = close(descriptor.rawValue) == 0 ? nil : Errno(rawValue: Glibc.errno)
+        let closeError: Errno? = close(descriptor.rawValue) == 0 ? nil : Errno.last
         let unlinkResult = ScratchCleanup.whileBlocked { () -> (CInt, CInt) in
             let rc = unlink(path)
-            let saved = Glibc.errno
+            let saved = Errno.last.rawValue
             ScratchCleanup.unregister(cleanupSlot)
             return (rc, saved)
         }

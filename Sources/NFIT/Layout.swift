@@ -1,8 +1,10 @@
+import OrderedJSON
+
 /// A description of an NVDIMM host's NFIT: regions, their DIMMs in interleave order, and each
 /// DIMM's flush hints. `flushctl nfit build` and VMM planning code turn it into a table with
-/// ``makeTable()``. The JSON form is described in docs/nfit.md; parse it with ``parse(json:)``
-/// (exact error paths) or any `Decoder` (the type is `Codable`, snake_case keys).
-public struct NFITLayout: Sendable, Equatable, Codable {
+/// ``makeTable()``. The JSON form is described in docs/nfit.md: ``parse(json:)`` reads it
+/// (errors name the JSON path) and ``json`` writes it.
+public struct NFITLayout: Sendable, Equatable {
     /// OEM ID, at most 6 ASCII characters (padded with spaces); default `"FLUSHC"`.
     public var oemID: String?
     /// OEM table ID, at most 8 ASCII characters; default `"FLUSHCTL"`.
@@ -28,7 +30,7 @@ public struct NFITLayout: Sendable, Equatable, Codable {
     }
 
     /// A platform capability bit, named as in `flushctl nfit --json`.
-    public enum PlatformCapability: String, Sendable, Equatable, Codable, CaseIterable {
+    public enum PlatformCapability: String, Sendable, Equatable, CaseIterable {
         /// Bit 0: CPU caches are flushed on power loss.
         case cpuCacheFlushOnPowerLoss = "cpu_cache_flush_on_power_loss"
         /// Bit 1: memory controller write queues are flushed on power loss.
@@ -54,7 +56,7 @@ public struct NFITLayout: Sendable, Equatable, Codable {
     }
 
     /// The kind of memory a region is.
-    public enum RegionType: String, Sendable, Equatable, Codable {
+    public enum RegionType: String, Sendable, Equatable, CaseIterable {
         /// Persistent memory (the default): the persistent-memory SPA GUID, attributes WB|NV.
         case pmem
         /// Volatile memory: the volatile-memory SPA GUID, attribute WB.
@@ -62,7 +64,7 @@ public struct NFITLayout: Sendable, Equatable, Codable {
     }
 
     /// A region: one SPA range interleaved across its DIMMs.
-    public struct Region: Sendable, Equatable, Codable {
+    public struct Region: Sendable, Equatable {
         /// System physical address of the range.
         public var base: UInt64
         /// Size in bytes; must be a nonzero multiple of the number of DIMMs.
@@ -82,36 +84,10 @@ public struct NFITLayout: Sendable, Equatable, Codable {
             self.base = base; self.size = size; self.type = type; self.rangeIndex = rangeIndex
             self.proximityDomain = proximityDomain; self.dimms = dimms
         }
-
-        enum CodingKeys: String, CodingKey {
-            case base, size, type, rangeIndex = "range_index", proximityDomain = "proximity_domain", dimms
-        }
-
-        /// Decodes numbers given as JSON integers or `"0x…"` strings.
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            base = try c.decode(LayoutNumber<UInt64>.self, forKey: .base).value
-            size = try c.decode(LayoutNumber<UInt64>.self, forKey: .size).value
-            type = try c.decodeIfPresent(RegionType.self, forKey: .type)
-            rangeIndex = try c.decodeIfPresent(LayoutNumber<UInt16>.self, forKey: .rangeIndex)?.value
-            proximityDomain = try c.decodeIfPresent(LayoutNumber<UInt32>.self, forKey: .proximityDomain)?.value
-            dimms = try c.decode([DIMM].self, forKey: .dimms)
-        }
-
-        /// Encodes addresses and sizes as `"0x…"` strings.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(hex(base), forKey: .base)
-            try c.encode(hex(size), forKey: .size)
-            try c.encodeIfPresent(type, forKey: .type)
-            try c.encodeIfPresent(rangeIndex, forKey: .rangeIndex)
-            try c.encodeIfPresent(proximityDomain, forKey: .proximityDomain)
-            try c.encode(dimms, forKey: .dimms)
-        }
     }
 
     /// A DIMM's place in a region.
-    public struct DIMM: Sendable, Equatable, Codable {
+    public struct DIMM: Sendable, Equatable {
         /// The NFIT device handle (also the `_ADR` of the DIMM's ACPI device).
         public var handle: UInt32
         /// Flush hint addresses, each 8-byte aligned. `nil` (no `"hints"` key): the DIMM gets no
@@ -120,38 +96,6 @@ public struct NFITLayout: Sendable, Equatable, Codable {
 
         /// A DIMM.
         public init(handle: UInt32, hints: [UInt64]? = nil) { self.handle = handle; self.hints = hints }
-
-        enum CodingKeys: String, CodingKey { case handle, hints }
-
-        /// Decodes numbers given as JSON integers or `"0x…"` strings.
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            handle = try c.decode(LayoutNumber<UInt32>.self, forKey: .handle).value
-            hints = try c.decodeIfPresent([LayoutNumber<UInt64>].self, forKey: .hints)?.map(\.value)
-        }
-
-        /// Encodes the handle and hints as `"0x…"` strings.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(hex(handle), forKey: .handle)
-            try c.encodeIfPresent(hints?.map { hex($0) }, forKey: .hints)
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case oemID = "oem_id", oemTableID = "oem_table_id", oemRevision = "oem_revision", revision, regions
-        case platformCapabilities = "platform_capabilities"
-    }
-
-    /// Decodes numbers given as JSON integers or `"0x…"` strings.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        oemID = try c.decodeIfPresent(String.self, forKey: .oemID)
-        oemTableID = try c.decodeIfPresent(String.self, forKey: .oemTableID)
-        oemRevision = try c.decodeIfPresent(LayoutNumber<UInt32>.self, forKey: .oemRevision)?.value
-        revision = try c.decodeIfPresent(LayoutNumber<UInt8>.self, forKey: .revision)?.value
-        regions = try c.decode([Region].self, forKey: .regions)
-        platformCapabilities = try c.decodeIfPresent([PlatformCapability].self, forKey: .platformCapabilities)
     }
 
     /// The interleave line size the builder writes (4 KiB): DIMM k of an N-way set starts at
@@ -159,32 +103,10 @@ public struct NFITLayout: Sendable, Equatable, Codable {
     public static let interleaveLineSize: UInt32 = 4096
 }
 
-/// A number in the layout JSON: a JSON integer or a `"0x…"` (or decimal) string.
-struct LayoutNumber<T: FixedWidthInteger & UnsignedInteger & Decodable>: Decodable {
-    var value: T
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let s = try? c.decode(String.self) {
-            guard let v = parseLayoutNumber(s, as: T.self) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "\"\(s)\" is not a number that fits \(T.self)")
-            }
-            value = v
-        } else {
-            value = try c.decode(T.self)
-        }
-    }
-}
-
 /// Parses `"0x…"` hex or decimal text as `T`; `nil` if it is not one or does not fit. flushctl's
-/// address options take the same text.
+/// address options take the same text as the layout's numbers.
 public func parseLayoutNumber<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as: T.Type) -> T? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") {
-        let digits = text.dropFirst(2)
-        guard !digits.isEmpty, !digits.contains("_") else { return nil }
-        return T(digits, radix: 16)
-    }
-    guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-    return T(text, radix: 10)
+    JSONField.unsigned(text, as: T.self)
 }
 
 /// A layout that cannot be read or built: the JSON path of the value and what is wrong with it.
@@ -201,130 +123,104 @@ public struct NFITLayoutError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 }
 
-// MARK: - Reading the JSON form with exact paths
+// MARK: - The JSON form
 
 extension NFITLayout {
     /// Parses the layout's JSON form (see docs/nfit.md). Strict: unknown keys, wrong types,
     /// and numbers that do not fit their field are errors naming the JSON path.
     public static func parse(json: [UInt8]) throws(NFITLayoutError) -> NFITLayout {
-        let root: JSONNode
+        let document: JSONValue
         do {
-            root = try JSONReader.parse(json)
+            document = try JSONReader.parse(json)
         } catch {
             throw NFITLayoutError(path: "", message: "invalid JSON at byte \(error.offset): \(error.message)")
         }
-        let top = try object(root, "", keys: ["oem_id", "oem_table_id", "oem_revision", "revision", "regions",
-                                              "platform_capabilities"])
-        guard let regionsNode = top["regions"] else {
-            throw NFITLayoutError(path: "regions", message: "is missing: a layout needs at least one region")
+        do {
+            return try layout(JSONField(document: document))
+        } catch {
+            throw NFITLayoutError(path: error.path, message: error.message)
         }
-        let regionNodes = try array(regionsNode, "regions")
+    }
+
+    private static func layout(_ top: JSONField) throws(JSONFieldError) -> NFITLayout {
+        _ = try top.members(known: ["oem_id", "oem_table_id", "oem_revision", "revision", "regions",
+                                    "platform_capabilities"])
+        guard top["regions"].isPresent else {
+            throw top["regions"].error("is missing: a layout needs at least one region")
+        }
         var regions: [Region] = []
-        for (i, node) in regionNodes.enumerated() {
-            let p = "regions[\(i)]"
-            let r = try object(node, p, keys: ["base", "size", "type", "range_index", "proximity_domain", "dimms"])
-            guard let baseNode = r["base"] else { throw NFITLayoutError(path: "\(p).base", message: "is missing") }
-            guard let sizeNode = r["size"] else { throw NFITLayoutError(path: "\(p).size", message: "is missing") }
-            guard let dimmsNode = r["dimms"] else { throw NFITLayoutError(path: "\(p).dimms", message: "is missing") }
-            var type: RegionType? = nil
-            if let t = r["type"] {
-                guard case .string(let s) = t, let rt = RegionType(rawValue: s) else {
-                    throw NFITLayoutError(path: "\(p).type", message: "must be \"pmem\" or \"volatile\", not \(describe(t))")
+        for r in try top["regions"].elements() {
+            _ = try r.members(known: ["base", "size", "type", "range_index", "proximity_domain", "dimms"])
+            for key in ["base", "size", "dimms"] where !r[key].isPresent { throw r[key].error("is missing") }
+            var type: RegionType?
+            if let t = r["type"].ifPresent {
+                guard case .string(let text)? = t.value, let known = RegionType(rawValue: text) else {
+                    throw t.error("must be \"pmem\" or \"volatile\", not \(t.kindName == "a string" ? t.described : t.kindName)")
                 }
-                type = rt
+                type = known
             }
             var dimms: [DIMM] = []
-            for (j, dn) in try array(dimmsNode, "\(p).dimms").enumerated() {
-                let dp = "\(p).dimms[\(j)]"
-                let d = try object(dn, dp, keys: ["handle", "hints"])
-                guard let h = d["handle"] else { throw NFITLayoutError(path: "\(dp).handle", message: "is missing") }
-                var hints: [UInt64]? = nil
-                if let hn = d["hints"] {
-                    hints = try array(hn, "\(dp).hints").enumerated().map { (k, n) throws(NFITLayoutError) in
-                        try number(n, "\(dp).hints[\(k)]", as: UInt64.self)
-                    }
+            for d in try r["dimms"].elements() {
+                _ = try d.members(known: ["handle", "hints"])
+                guard d["handle"].isPresent else { throw d["handle"].error("is missing") }
+                let hints = try d["hints"].ifPresent.map { (h) throws(JSONFieldError) in
+                    try h.elements().map { (n) throws(JSONFieldError) in try n.unsigned(UInt64.self) }
                 }
-                dimms.append(DIMM(handle: try number(h, "\(dp).handle", as: UInt32.self), hints: hints))
+                dimms.append(DIMM(handle: try d["handle"].unsigned(UInt32.self), hints: hints))
             }
             regions.append(Region(
-                base: try number(baseNode, "\(p).base", as: UInt64.self),
-                size: try number(sizeNode, "\(p).size", as: UInt64.self),
+                base: try r["base"].unsigned(UInt64.self),
+                size: try r["size"].unsigned(UInt64.self),
                 type: type,
-                rangeIndex: try r["range_index"].map { (n) throws(NFITLayoutError) in try number(n, "\(p).range_index", as: UInt16.self) },
-                proximityDomain: try r["proximity_domain"].map { (n) throws(NFITLayoutError) in try number(n, "\(p).proximity_domain", as: UInt32.self) },
+                rangeIndex: try r["range_index"].ifPresent.map { (n) throws(JSONFieldError) in try n.unsigned(UInt16.self) },
+                proximityDomain: try r["proximity_domain"].ifPresent.map { (n) throws(JSONFieldError) in try n.unsigned(UInt32.self) },
                 dimms: dimms))
         }
         return NFITLayout(
-            oemID: try top["oem_id"].map { (n) throws(NFITLayoutError) in try string(n, "oem_id") },
-            oemTableID: try top["oem_table_id"].map { (n) throws(NFITLayoutError) in try string(n, "oem_table_id") },
-            oemRevision: try top["oem_revision"].map { (n) throws(NFITLayoutError) in try number(n, "oem_revision", as: UInt32.self) },
-            revision: try top["revision"].map { (n) throws(NFITLayoutError) in try number(n, "revision", as: UInt8.self) },
+            oemID: try top["oem_id"].ifPresent.map { (n) throws(JSONFieldError) in try n.string() },
+            oemTableID: try top["oem_table_id"].ifPresent.map { (n) throws(JSONFieldError) in try n.string() },
+            oemRevision: try top["oem_revision"].ifPresent.map { (n) throws(JSONFieldError) in try n.unsigned(UInt32.self) },
+            revision: try top["revision"].ifPresent.map { (n) throws(JSONFieldError) in try n.unsigned(UInt8.self) },
             regions: regions,
-            platformCapabilities: try top["platform_capabilities"].map { (n) throws(NFITLayoutError) in
-                try array(n, "platform_capabilities").enumerated().map { (i, c) throws(NFITLayoutError) in
-                    guard case .string(let s) = c, let cap = PlatformCapability(rawValue: s) else {
-                        throw NFITLayoutError(path: "platform_capabilities[\(i)]", message:
-                            "\(describe(c)) is not one of \(PlatformCapability.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+            platformCapabilities: try top["platform_capabilities"].ifPresent.map { (n) throws(JSONFieldError) in
+                try n.elements().map { (c) throws(JSONFieldError) in
+                    guard case .string(let text)? = c.value, let cap = PlatformCapability(rawValue: text) else {
+                        let names = PlatformCapability.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                        throw c.error("\(c.kindName == "a string" ? c.described : c.kindName) is not one of \(names)")
                     }
                     return cap
                 }
             })
     }
 
-    private static func describe(_ node: JSONNode) -> String {
-        switch node {
-        case .string(let s): return "\"\(s)\""
-        case .number(let n): return n
-        default: return node.kindName
+    /// The layout in its JSON form, as `flushctl plan` and `flushctl qemu` print a guest's
+    /// (platform capabilities, then regions; handles as 4-digit hex). The OEM fields, a region's
+    /// type, range index and proximity domain are written only when set.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let oemID { members.append(("oem_id", .string(oemID))) }
+        if let oemTableID { members.append(("oem_table_id", .string(oemTableID))) }
+        if let oemRevision { members.append(("oem_revision", .integer(oemRevision))) }
+        if let revision { members.append(("revision", .integer(revision))) }
+        if let platformCapabilities {
+            members.append(("platform_capabilities", .array(platformCapabilities.map { .string($0.rawValue) })))
         }
-    }
-
-    private static func object(_ node: JSONNode, _ path: String, keys: [String]) throws(NFITLayoutError) -> [String: JSONNode] {
-        guard case .object(let members) = node else {
-            throw NFITLayoutError(path: path, message: "must be an object, not \(node.kindName)")
-        }
-        var result: [String: JSONNode] = [:]
-        for (k, v) in members {
-            guard keys.contains(k) else {
-                let sub = path.isEmpty ? k : "\(path).\(k)"
-                throw NFITLayoutError(path: sub, message: "unknown key (known: \(keys.joined(separator: ", ")))")
-            }
-            result[k] = v
-        }
-        return result
-    }
-
-    private static func array(_ node: JSONNode, _ path: String) throws(NFITLayoutError) -> [JSONNode] {
-        guard case .array(let elements) = node else {
-            throw NFITLayoutError(path: path, message: "must be an array, not \(node.kindName)")
-        }
-        return elements
-    }
-
-    private static func string(_ node: JSONNode, _ path: String) throws(NFITLayoutError) -> String {
-        guard case .string(let s) = node else {
-            throw NFITLayoutError(path: path, message: "must be a string, not \(node.kindName)")
-        }
-        return s
-    }
-
-    private static func number<T: FixedWidthInteger & UnsignedInteger>(
-        _ node: JSONNode, _ path: String, as: T.Type
-    ) throws(NFITLayoutError) -> T {
-        let text: String
-        switch node {
-        case .number(let n): text = n
-        case .string(let s): text = s
-        default:
-            throw NFITLayoutError(path: path, message: "must be a number or a \"0x…\" string, not \(node.kindName)")
-        }
-        guard let v = parseLayoutNumber(text, as: T.self) else {
-            if case .string = node, !(text.hasPrefix("0x") || text.hasPrefix("0X")) && !text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-                throw NFITLayoutError(path: path, message: "\"\(text)\" is not a number (write an integer or \"0x…\" hex)")
-            }
-            throw NFITLayoutError(path: path, message: "\(describe(node)) is not an integer from 0 to \(hex(T.max))")
-        }
-        return v
+        members.append(("regions", .array(regions.map { region in
+            var r: [(String, JSONValue)] = [("base", .hex(region.base)), ("size", .hex(region.size))]
+            if let type = region.type { r.append(("type", .string(type.rawValue))) }
+            if let index = region.rangeIndex { r.append(("range_index", .integer(index))) }
+            if let domain = region.proximityDomain { r.append(("proximity_domain", .integer(domain))) }
+            r.append(("dimms", .array(region.dimms.map { dimm in
+                let digits = String(dimm.handle, radix: 16)
+                var d: [(String, JSONValue)] = [
+                    ("handle", .string("0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits)),
+                ]
+                if let hints = dimm.hints { d.append(("hints", .array(hints.map { .hex($0) }))) }
+                return .object(d)
+            })))
+            return .object(r)
+        })))
+        return .object(members)
     }
 }
 

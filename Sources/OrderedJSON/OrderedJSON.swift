@@ -3,7 +3,8 @@
 /// flushctl prints JSON the way `ndctl` does: json-c's pretty printer, with two-space
 /// indentation, `"key":value` without spaces, and keys in a fixed, meaningful order.
 /// Foundation's `JSONEncoder` neither keeps key order nor prints this layout, so the
-/// flushctl builds `JSONValue` trees and prints them with ``JSONValue/prettyPrinted()``.
+/// flushctl builds `JSONValue` trees and prints them with ``JSONValue/prettyPrinted()``;
+/// ``JSONReader`` reads documents into the same type, and ``JSONField`` reads their fields.
 public indirect enum JSONValue: Equatable, Sendable {
     /// An object: key/value pairs in the order they are printed.
     case object([(String, JSONValue)])
@@ -17,6 +18,8 @@ public indirect enum JSONValue: Equatable, Sendable {
     case uint(UInt64)
     /// A floating-point number.
     case double(Double)
+    /// A number as a document wrote it (what ``JSONReader`` reads); printed as written.
+    case number(String)
     /// `true` or `false`.
     case bool(Bool)
     /// `null`.
@@ -31,6 +34,7 @@ public indirect enum JSONValue: Equatable, Sendable {
         case let (.int(a), .int(b)): return a == b
         case let (.uint(a), .uint(b)): return a == b
         case let (.double(a), .double(b)): return a == b
+        case let (.number(a), .number(b)): return a == b
         case let (.bool(a), .bool(b)): return a == b
         case (.null, .null): return true
         default: return false
@@ -119,6 +123,7 @@ extension JSONValue {
         case .int(let v): out.append(contentsOf: String(v).utf8)
         case .uint(let v): out.append(contentsOf: String(v).utf8)
         case .double(let v): out.append(contentsOf: (v.isFinite ? String(v) : "null").utf8)
+        case .number(let text): out.append(contentsOf: text.utf8)
         case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
         case .null: out.append(contentsOf: "null".utf8)
         }

@@ -1,7 +1,8 @@
 import ArgumentParser
 import FlushBench
-import FlushHint
 import NFIT
+import FlushPlanning
+import NVDIMMTopology
 
 // The values flushctl's options take, each parsed in one place, and how bad input found while
 // the arguments are parsed is reported.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import FlushHint
+import FactCache
 
 /// What a verb takes from the cache `flushctl refresh` writes, as `--cached` says it.
 protocol CachedFacts {

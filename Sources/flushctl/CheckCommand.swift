@@ -1,9 +1,11 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlushPlanning
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl check [REGION]`: can this host map flush-hint pages (through the flushhint node or
 /// from /dev/mem), and safely?
@@ -50,13 +52,7 @@ struct CheckCommand: ParsableCommand {
         }
         let note = snapshot.note
         if json {
-            let value: JSONValue = .array(results.map { region, checks in
-                var members: [(String, JSONValue)] = []
-                if let region { members.append(("region", .string(region.dev))) }
-                members.append(("checks", .array(checks.map(checkToJSON))))
-                if let note { members.append(("note", .string(note))) }
-                return .object(members)
-            })
+            let value: JSONValue = .array(results.map { checksToJSON(region: $0.region, checks: $0.checks, note: note) })
             print(value.prettyPrinted())
         } else {
             for (region, checks) in results {

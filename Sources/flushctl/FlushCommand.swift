@@ -1,6 +1,7 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl flush REGION|BACKEND`: flush once, the way the plan says.
 struct FlushCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import NVDIMMTopology
 
 /// `flushctl`: flush-hint passthrough for virtual NVDIMMs.
 @main
@@ -19,7 +20,8 @@ struct Flushctl: ParsableCommand {
     )
 
     /// Runs the command. Errors thrown by a subcommand's `run()` are bad input or a host that
-    /// cannot do what was asked, and so is an ``ArgumentError`` (a value or options flushctl
+    /// cannot do what was asked (printed in the command's words, `commandText(for:)`), and so
+    /// is an ``ArgumentError`` (a value or options flushctl
     /// refuses while parsing): they print one line on stderr and exit with status 2. Options
     /// argument-parser cannot parse are bad input too: its message and usage, status 2.
     /// `--help` and `--version` are argument-parser's own (status 0).
@@ -51,7 +53,7 @@ struct Flushctl: ParsableCommand {
             // argument-parser's own outcomes surfacing from run(), such as the `help` verb.
             exit(withError: error)
         } catch {
-            fail(type(of: command), "\(error)")
+            fail(type(of: command), commandText(for: error))
         }
     }
 }

@@ -1,9 +1,11 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FactCache
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl list`: `ndctl list` with flush hints.
 struct ListCommand: ParsableCommand {

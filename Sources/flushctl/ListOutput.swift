@@ -1,5 +1,5 @@
-import FlushHint
 import Glibc
+import NVDIMMTopology
 
 // What `flushctl list` (ListCommand.list) does between reading the topology and printing.
 

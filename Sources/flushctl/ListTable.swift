@@ -1,4 +1,4 @@
-import FlushHint
+import NVDIMMTopology
 
 // The readable form of `flushctl list` for a terminal: one table per listed object type,
 // human sizes, hex addresses. Scripts get JSON (stdout not a terminal, or --json).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import NFIT
 import OrderedJSON
+import NVDIMMTopology
 
 /// `flushctl nfit`: decode the ACPI NFIT (`show`, the default) or build one from a layout (`build`).
 struct NFITCommand: ParsableCommand {
@@ -88,7 +89,7 @@ struct NFITShowCommand: ParsableCommand {
         }
         let checksumValid = !result.warnings.contains { $0.kind == .badChecksum }
         if json {
-            print(NFITFormat.json(result, checksumValid: checksumValid).prettyPrinted())
+            print(result.json(checksumValid: checksumValid).prettyPrinted())
         } else {
             print(NFITFormat.text(result, path: path, checksumValid: checksumValid), terminator: "")
         }

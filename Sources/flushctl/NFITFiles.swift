@@ -1,7 +1,7 @@
-import FlushHint
 #if canImport(Glibc)
 import Glibc
 #endif
+import HostFiles
 
 /// A one-line error of `flushctl nfit`, printed by the root command (exit status 2).
 struct NFITCommandError: Error, CustomStringConvertible {
@@ -53,7 +53,7 @@ enum NFITFiles {
         return bytes
     }
 
-    /// Writes `bytes` to `path` durably through FlushHint's ``DurableDirectory``: a new file
+    /// Writes `bytes` to `path` durably through HostFiles' ``DurableDirectory``: a new file
     /// beside it (random name, never following what is there), written, fsync'ed, renamed over
     /// `path`, then the directory fsync'ed, so a crash leaves the old file or the new one, never
     /// a torn one. Refuses anything but a regular file (a device, a directory, a symlink, a file
@@ -75,16 +75,16 @@ enum NFITFiles {
         }
         let directory: DurableDirectory
         do { directory = try DurableDirectory(path: directoryPath, trust: .any, create: false) } catch { throw NFITCommandError(error) }
-        let kind: DirectoryEntryKind
-        do { kind = try directory.kind(of: name) } catch { throw NFITCommandError(error) }
-        switch kind {
-        case .absent: break
-        case .regularFile:
-            if !replace { throw NFITCommandError("\(path): already exists; refusing to overwrite it (use --force to replace it)") }
-        case .directory: throw NFITCommandError("\(path): is a directory; refusing to write there")
-        case .symbolicLink: throw NFITCommandError("\(path): is a symbolic link; refusing to write there")
-        case .other: throw NFITCommandError("\(path): is not a regular file (a device?); refusing to write there")
+        do {
+            try directory.writeRegularFile(name, bytes, overwrite: replace)
+        } catch {
+            switch error {
+            case .exists: throw NFITCommandError("\(path): already exists; refusing to overwrite it (use --force to replace it)")
+            case .notRegularFile(_, .directory): throw NFITCommandError("\(path): is a directory; refusing to write there")
+            case .notRegularFile(_, .symbolicLink): throw NFITCommandError("\(path): is a symbolic link; refusing to write there")
+            case .notRegularFile: throw NFITCommandError("\(path): is not a regular file (a device?); refusing to write there")
+            case .io(let cause): throw NFITCommandError(cause)
+            }
         }
-        do { try directory.replace(name, with: bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
+import FlushPlanning
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl plan BACKEND`: how a VMM must handle its guest's flush-hint writes.
 struct PlanCommand: ParsableCommand {
@@ -55,7 +57,7 @@ struct PlanCommand: ParsableCommand {
             print(planToJSON(report, guestNFIT: layout).prettyPrinted())
         } else {
             print(planToText(report))
-            if let layout { print("  guest NFIT (flushctl nfit build):\n" + nfitLayoutToJSON(layout).prettyPrinted()) }
+            if let layout { print("  guest NFIT (flushctl nfit build):\n" + layout.json.prettyPrinted()) }
         }
     }
 }

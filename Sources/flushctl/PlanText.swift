@@ -1,4 +1,5 @@
-import FlushHint
+import FlushPlanning
+import HostIO
 
 /// The readable summary of a plan.
 func planToText(_ report: PlanReport) -> String {

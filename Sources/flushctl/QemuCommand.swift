@@ -1,10 +1,14 @@
 import ArgumentParser
-import FlushHint
 import NFIT
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FactCache
+import FlushPlanning
+import HostFiles
+import HostIO
+import NVDIMMTopology
 
 /// `flushctl qemu BACKEND --out DIR`: the VMM set-up step for a stock QEMU.
 struct QemuCommand: ParsableCommand {
@@ -78,11 +82,22 @@ struct QemuCommand: ParsableCommand {
         let report = try HostPlanning.plan(backendPath: backend, guestBase: guestHintBase,
                                            cache: .whenNFITUnreadable(path: TopologyCache.defaultPath))
         if let provenance = report.cache { FileHandleStderr.write("flushctl qemu: note: flush hints and checks \(provenance)\n") }
-        let geometry = try BackendProbe.geometry(path: report.plan.backend)
+        guard let geometry = report.geometry else {
+            throw HostError(path: report.plan.backend, message: "its size is unknown: neither sysfs nor libdaxctl gives one")
+        }
         let recipe = try QemuRecipe.make(plan: report.plan, capabilities: report.platformCapabilities,
                                          backend: geometry, vmmPath: report.vmmPath ?? .unguarded(why: report.plan.backend),
                                          request: request, checks: report.checks)
-        let written = try write(recipe, to: directory)
+        let written: [(key: String, path: String)]
+        do {
+            written = try recipe.write(to: directory)
+        } catch {
+            switch error {
+            case .notRegularFile(let path, _), .exists(let path):
+                throw HostError(path: path, message: "exists and is not a regular file; refusing to replace it")
+            case .io(let cause): throw NFITCommandError(cause)
+            }
+        }
         if libvirt {
             print(try libvirtDomain(recipe, report: report, files: written, directory: directory).document, terminator: "")
         } else if json {
@@ -91,29 +106,6 @@ struct QemuCommand: ParsableCommand {
             print(qemuToText(recipe, report: report, files: written))
         }
     }
-
-    /// Writes the recipe's files durably (temporary file, fsync, rename, directory fsync)
-    /// into `directory`, made if missing; returns their paths.
-    private func write(_ recipe: QemuRecipe, to directory: String) throws -> [(key: String, path: String)] {
-        let dir = try openDirectory(directory)
-        for file in recipe.files {
-            let kind: DirectoryEntryKind
-            do { kind = try dir.kind(of: file.name) } catch { throw NFITCommandError(error) }
-            switch kind {
-            case .absent, .regularFile: break
-            default: throw HostError(path: dir.pathOf(file.name), message: "exists and is not a regular file; refusing to replace it")
-            }
-            do { try dir.replace(file.name, with: file.bytes, mode: 0o644) } catch { throw NFITCommandError(error) }
-        }
-        return recipe.files.map { ($0.key, dir.pathOf($0.name)) }
-    }
-}
-
-/// The output directory, made if missing (mode 0755). Only one root or the caller controls
-/// (``DirectoryTrust/ownerOnly``): qemu.args is the argument list of a QEMU often run as root,
-/// so whoever else could write there could choose what it maps, /dev/mem included.
-private func openDirectory(_ path: String) throws(NFITCommandError) -> DurableDirectory {
-    do { return try DurableDirectory(path: path, trust: .ownerOnly, create: true) } catch { throw NFITCommandError(error) }
 }
 
 /// `path` made absolute against the working directory, so the arguments name the tables
@@ -125,49 +117,6 @@ private func absolutePath(_ path: String) -> String {
     let base = String(cString: cwd)
     let rest = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
     return rest.isEmpty || rest == "." ? base : (base == "/" ? "/" : base + "/") + rest
-}
-
-/// The recipe as JSON: snake_case keys in a fixed order, addresses and sizes as `"0x…"`
-/// strings, optional keys left out.
-func qemuToJSON(_ recipe: QemuRecipe, report: PlanReport, files: [(key: String, path: String)]) -> JSONValue {
-    let plan = report.plan
-    var members = planHeadToJSON(plan)
-    members.append(("machine", .string(recipe.machine.rawValue)))
-    members.append(("guest_ram", .hex(recipe.guestRAM)))
-    members.append(("device_memory_base", .hex(recipe.deviceMemoryBase)))
-    if !recipe.hintPages.isEmpty {
-        members.append(("hint_pages", .array(recipe.hintPages.map { page in
-            .object([("path", .string(plan.hintSource)), ("offset", .hex(page.hostAddress)),
-                     ("length", .integer(FlushHintPage.pageSize)), ("guest_address", .hex(page.guestAddress))])
-        })))
-    }
-    var pmem: [(String, JSONValue)] = [("path", .string(recipe.pmem.path))]
-    if let number = recipe.pmem.deviceNumber { pmem.append(("device_number", .string(number))) }
-    pmem += [
-        ("device", .string(recipe.pmem.device.rawValue)),
-        ("size", .hex(recipe.pmem.size)),
-    ]
-    if let align = recipe.pmem.align { pmem.append(("align", .hex(align))) }
-    pmem.append(("guest_address", .hex(recipe.pmem.guestAddress)))
-    members.append(("pmem", .object(pmem)))
-    members.append(("memory", .object([
-        ("option", .string(recipe.memoryOption)),
-        ("slots", .integer(recipe.slots)),
-        ("maxmem", .hex(recipe.maxmem)),
-    ])))
-    members.append(("min_qemu_version", .string(recipe.minimumQEMU)))
-    members.append(("files", .object(files.map { ($0.key, .string($0.path)) })))
-    members.append(("qemu_args", .array(recipe.arguments.map { .string($0) })))
-    if let source = recipe.capabilitiesSource { members.append(("platform_capabilities_from", .string(source.rawValue))) }
-    if let layout = recipe.guestNFIT { members.append(("guest_nfit_layout", nfitLayoutToJSON(layout))) }
-    if !recipe.guestDIMMDevices.isEmpty {
-        members.append(("guest_dimm_devices", .array(recipe.guestDIMMDevices.map {
-            .object([("path", .string($0.path)), ("adr", .integer(UInt64($0.handle)))])
-        })))
-    }
-    members.append(("requirements", .array(recipe.requirements.map { .string($0) })))
-    if let note = report.note { members.append(("note", .string(note))) }
-    return .object(members)
 }
 
 /// The readable summary: the plan, the files, the -m option, the requirements, the arguments.

@@ -1,4 +1,5 @@
-import FlushHint
+import FlushPlanning
+import HostFiles
 #if canImport(Glibc)
 import Glibc
 #endif

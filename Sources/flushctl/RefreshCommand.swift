@@ -1,9 +1,11 @@
 import ArgumentParser
-import FlushHint
 import OrderedJSON
 #if canImport(Glibc)
 import Glibc
 #endif
+import FactCache
+import HostFiles
+import HostIO
 
 /// `flushctl refresh`: writes the topology cache the unprivileged `list` and `plan` read.
 struct RefreshCommand: ParsableCommand {
@@ -41,32 +43,15 @@ struct RefreshCommand: ParsableCommand {
     func run() throws {
         let started = startedAt ?? TopologyCache.currentBootTime()
         if detach {
-            // libndctl waits (up to its timeout, about 5000 polls) for udev's event queue to
-            // drain before each sysfs scan; run inside a udev RUN+= program that queue holds
-            // our own event, so the refresh must finish after udev's worker has returned.
-            // The start time is taken now and passed on, so coalescing counts from the event.
-            if access("/run/systemd/system", F_OK) == 0 {
-                // systemd-udevd kills what its RUN+= programs leave in its cgroup once the
-                // queue is idle: hand the refresh to systemd as a transient service instead.
-                // Without systemd-run (a minimal image), a new session is the next best thing.
-                if let tool = Self.systemdRunPaths.first(where: { access($0, X_OK) == 0 }) {
-                    try Self.systemdRun(tool, cache: cache, group: group, startedAt: started)
-                    return
+            let outcome: BackgroundRefresh.Outcome
+            do {
+                outcome = try BackgroundRefresh.start(cache: cache, group: group, startedAt: started) { note in
+                    FileHandleStderr.write("flushctl refresh: note: \(note)\n")
                 }
-                FileHandleStderr.write("flushctl refresh: note: systemd runs this host but systemd-run is not in \(Self.systemdRunPaths.joined(separator: " or ")); refreshing in a new session instead\n")
+            } catch {
+                throw HostError(message: "--detach: \(error)")
             }
-            switch fork() {
-            case -1:
-                throw HostError(message: "--detach: fork failed: \(String(cString: strerror(errno)))")
-            case 0:
-                _ = setsid()
-                let null = open("/dev/null", O_RDWR)
-                let log = open("/dev/kmsg", O_WRONLY)
-                if null >= 0 { _ = dup2(null, 0); _ = dup2(null, 1) }
-                if log >= 0 { _ = dup2(log, 2) } else if null >= 0 { _ = dup2(null, 2) }
-            default:
-                return
-            }
+            guard outcome == .child else { return }
         }
         let gid: gid_t? = try group.map { name throws -> gid_t in
             guard let entry = getgrnam(name) else { throw HostError(message: "--group \(name): no such group in the group database") }
@@ -87,28 +72,5 @@ struct RefreshCommand: ParsableCommand {
             FileHandleStderr.write("flushctl refresh: error: --group \(group ?? ""): \(failure)\n")
         }
         if !outcome.groupFailures.isEmpty { throw ExitCode(1) }
-    }
-
-    /// Where systemd-run is looked for.
-    static let systemdRunPaths = ["/usr/bin/systemd-run", "/bin/systemd-run"]
-
-    /// Queues `flushctl refresh` as a transient systemd service (`systemd-run --no-block`).
-    static func systemdRun(_ tool: String, cache: String, group: String?, startedAt: Int64) throws {
-        var selfPath = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &selfPath, selfPath.count - 1)
-        guard n > 0 else { throw HostError(message: "--detach: cannot read /proc/self/exe: \(String(cString: strerror(errno)))") }
-        let me = String(decoding: selfPath[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var arguments = [tool, "--no-block", "--collect", "--quiet", "--", me, "refresh", "--cache", cache, "--started-at", String(startedAt)]
-        if let group { arguments += ["--group", group] }
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, tool, nil, nil, &argv, environ)
-        guard rc == 0 else { throw HostError(message: "--detach: cannot start \(tool): \(String(cString: strerror(rc)))") }
-        var status: CInt = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { throw HostError(message: "--detach: waitpid for \(tool) failed: \(String(cString: strerror(errno)))") }
-        }
-        guard status == 0 else { throw HostError(message: "--detach: \(arguments.joined(separator: " ")) failed (wait status \(status))") }
     }
 }

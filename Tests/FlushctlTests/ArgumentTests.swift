@@ -1,10 +1,11 @@
 import ArgumentParser
 import FlushBench
-import FlushHint
 import Foundation
 import Testing
 import TestSupport
 @testable import flushctl
+import FlushPlanning
+import NVDIMMTopology
 
 /// Option values parse when the arguments are parsed (Arguments.swift), and bad ones still read
 /// as all bad input does: one line `flushctl VERB: error: …` on stderr, exit status 2, the

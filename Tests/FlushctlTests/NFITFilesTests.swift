@@ -2,7 +2,7 @@ import Glibc
 import Testing
 @testable import flushctl
 
-/// `nfit build -o`: the table replaces the output durably through FlushHint's one durable
+/// `nfit build -o`: the table replaces the output durably through HostFiles' one durable
 /// writer, and names planted next to the output are never followed.
 @Suite struct NFITFilesTests {
     /// A fresh directory under /tmp, removed (one level deep) by `remove`.

@@ -1,4 +1,5 @@
-// libFuzzer entry for the NFIT decoder, built by Tests/fuzz/run together with Sources/NFIT/*.swift.
+// libFuzzer entry for the NFIT decoder, built by Tests/fuzz/run together with Sources/NFIT/*.swift
+// (and Sources/OrderedJSON/*.swift as its own module).
 // Property checked on every input that decodes:
 //   t = decode(b);  b2 = encode(t);  decode(b2) == t.sealed();  encode(decode(b2)) == b2;
 //   and b2 == b when b was a valid table (right checksum, no bytes after it).
