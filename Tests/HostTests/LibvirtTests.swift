@@ -10,6 +10,7 @@ import Testing
 /// group among its groups and no capability, and the guest's flushes write one usable hint of
 /// each host DIMM with no MMIO exit. AppArmor is on (`libvirt-start --apparmor`): the domain's
 /// profile refuses what only `<qemu:commandline>` names until the printed rules are added.
+/// Then the `fsync` domain of a plain file, libvirt's own virtio-pmem, runs with nothing added.
 @Suite(.serialized) struct LibvirtTests {
     static let virsh = "virsh -q -c qemu:///system"
     /// libvirt 11's drop-in for every domain's profile, as `flushctl qemu --libvirt` names it.
@@ -44,6 +45,13 @@ import Testing
         ]
         var guest = EmulatedHost.Guest(timeout: 240)
         guest.libvirtDomain = "/tmp/vm.xml"
+        var fsyncGuest = guest
+        fsyncGuest.libvirtDomain = "/tmp/vm2.xml"
+        let fsyncSteps: [EmulatedHost.Step] = [
+            .host("grep -E '^(Uid|Groups|CapEff):' /proc/$GUEST_QEMU_PID/status; cat /proc/$GUEST_QEMU_PID/attr/current; ls -ln /tmp/pmem.img"), // 0
+            .guest("ndctl list -R; printf LIBVIRT-FSYNC-MARK | dd of=/dev/pmem0 conv=fsync 2>/dev/null && echo written"), // 1
+            .host("head -c 18 /tmp/pmem.img"),                                                  // 2
+        ]
         let start = "\(Self.virsh) define /tmp/vm.xml >/dev/null && \(Self.virsh) start vm; echo \"virsh start: $?\"; \(Self.virsh) undefine vm >/dev/null"
         let boot = try EmulatedHost.boot(scenario: scenario, commands: [
             "libvirt-start --apparmor",                                                                               // 0
@@ -61,6 +69,9 @@ import Testing
             "sed -n '/cgroup_device_acl = \\[/,/^   \\]/p' /tmp/vm.xml >>/etc/libvirt/qemu.conf && grep -A4 '^ *cgroup_device_acl' /etc/libvirt/qemu.conf && "
                 + "kill $(pidof libvirtd) && while pidof libvirtd >/dev/null; do usleep 100000; done && libvirt-start --apparmor", // 8
             EmulatedHost.guestRunCommand(guest, steps: steps),                                                        // 9
+            // fsync: a plain file, libvirt's own virtio-pmem, nothing added to the host.
+            "truncate -s 64M /tmp/pmem.img && flushctl qemu /tmp/pmem.img --out /tmp/vm2 --guest-ram 256M --libvirt >/tmp/vm2.xml; s=$?; cat /tmp/vm2.xml; exit $s", // 10
+            EmulatedHost.guestRunCommand(fsyncGuest, steps: fsyncSteps),                                              // 11
         ], guest: true, timeout: 600)
         let r = boot.results
         for i in 0..<9 {
@@ -132,5 +143,19 @@ import Testing
         for dimm in region.dimms {
             #expect(dimm.hints.prefix(region.usable).contains { afterLoop[$0] == 1 }, "DIMM \(dimm.handle): \(afterLoop)")
         }
+
+        // fsync: libvirt opens, labels (owner 64055) and confines the file itself; the guest has a
+        // virtio-pmem region and what it writes to /dev/pmem0 is in the file.
+        #expect(r[10].status == 0 && r[10].stdout.contains("<memory model='virtio-pmem' access='shared'>")
+                    && r[10].stdout.contains("<path>/tmp/pmem.img</path>") && !r[10].stdout.contains("cgroup_device_acl"), "\(r[10])")
+        let fsync = try GuestPassthroughTests.guestRun(boot, index: 11, steps: fsyncSteps.count)
+        let f = fsync.steps
+        print("libvirt's QEMU, fsync: \(f[0].stdout.split(separator: "\n").joined(separator: "; ")); guest: \(f[1].stdout.suffix(8))")
+        #expect(f.allSatisfy { $0.status == 0 }, "\(f)")
+        #expect(f[0].stdout.contains("Uid:\t64055\t64055\t64055\t64055") && f[0].stdout.contains("CapEff:\t0000000000000000"), "\(f[0].stdout)")
+        #expect(f[0].stdout.range(of: #"libvirt-[0-9a-f-]{36} \(enforce\)"#, options: .regularExpression) != nil, "\(f[0].stdout)")
+        #expect(f[0].stdout.contains(" 64055 "), "libvirt gave the file to QEMU's user: \(f[0].stdout)")
+        #expect(f[1].stdout.contains("\"dev\":\"region0\"") && f[1].stdout.hasSuffix("written\n"), "\(f[1])")
+        #expect(f[2].stdout == "LIBVIRT-FSYNC-MARK", "\(f[2])")
     }
 }
