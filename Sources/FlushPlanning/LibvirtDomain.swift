@@ -143,6 +143,9 @@ public struct LibvirtDomain: Sendable, Equatable {
             for rule in ["\(appArmorPath(p.resolved)) \(p.writable ? "rw" : "r"),"] + (p.sysfsSize.map { ["\(appArmorPath($0)) r,"] } ?? [])
             where !rules.contains(rule) { rules.append(rule) }
         }
+        // /dev/mem opens only with CAP_SYS_RAWIO, a capability AppArmor mediates too, and which
+        // libvirt's abstraction does not grant.
+        if hintPath == HintDevice.devMem && recipe.method != .fsync { rules.append("capability sys_rawio,") }
 
         var c: [String] = []
         c.append("flushctl qemu, the libvirt form: \(summary)")
@@ -183,6 +186,7 @@ public struct LibvirtDomain: Sendable, Equatable {
                 c.append("   user = \"root\", group = \"root\", clear_emulator_capabilities = 0: QEMU maps the hint")
                 c.append("   pages from /dev/mem, which needs root with CAP_SYS_RAWIO (and iomem=relaxed on the host).")
                 c.append("   Prefer the flushhint module's node (docs/flushhint.md), which QEMU's own user can map.")
+                c.append("   (Not tried with libvirt: flushctl's libvirt test maps the node.)")
             }
             c.append("")
             c.append("2. QEMU's user (qemu.conf user; Debian's libvirt-qemu, primary group kvm) opens each path")

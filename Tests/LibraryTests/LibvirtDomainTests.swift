@@ -98,12 +98,18 @@ struct LibvirtDomainTests {
         #expect(given.contains("/dev/flushctl/dax0.0/device -> /dev/dax0.0: root:root 0660, read-write: QEMU's user must be in group root"))
     }
 
-    @Test func devMemNeedsRootWithItsCapabilities() throws {
+    static func devMemPaths() -> [LibvirtHostPath] {
         var paths = nodePaths()
         paths[0] = LibvirtHostPath(path: "/dev/mem", resolved: "/dev/mem", isDevice: true, owner: "root", group: "kmem",
                                    mode: 0o640, writable: true)
-        let text = comment(try domain(nodeRecipe(), paths, hintPath: "/dev/mem").document)
-        #expect(text.contains("user = \"root\", group = \"root\", clear_emulator_capabilities = 0"))
+        return paths
+    }
+
+    @Test func devMemNeedsRootWithItsCapabilities() throws {
+        let d = try domain(nodeRecipe(), Self.devMemPaths(), hintPath: "/dev/mem")
+        #expect(comment(d.document).contains("user = \"root\", group = \"root\", clear_emulator_capabilities = 0"))
+        #expect(d.appArmorRules.first == "\"/dev/mem\" rw," && d.appArmorRules.last == "capability sys_rawio,", "\(d.appArmorRules)")
+        #expect(d.deviceACL.first == "/dev/mem")
     }
 
     /// fsync: libvirt's own virtio-pmem, no <qemu:commandline>, no host setting; libvirt takes
@@ -179,6 +185,7 @@ struct LibvirtDomainTests {
         paths.append(LibvirtHostPath(path: "/var/lib/vm/a*b.img", resolved: "/var/lib/vm/a*b.img", isDevice: false,
                                      owner: "libvirt-qemu", group: "kvm", mode: 0o600, writable: true))
         let rules = try domain(nodeRecipe(dir: "/run/vm 1"), paths).appArmorRules
+            + (try domain(nodeRecipe(), Self.devMemPaths(), hintPath: "/dev/mem").appArmorRules)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("flushctl-aa-\(getpid())")
         try ("profile flushctl-libvirt-test {\n" + rules.map { "  \($0)\n" }.joined() + "}\n").write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
