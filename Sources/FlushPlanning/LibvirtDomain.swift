@@ -176,9 +176,10 @@ public struct LibvirtDomain: Sendable, Equatable {
                 c.append("   ]")
                 c.append("   libvirt starts QEMU with a /dev of its own (its mount namespace) holding only the")
                 c.append("   devices it set up, and allows QEMU only those devices in its cgroup; the list replaces")
-                c.append("   libvirt's default (the first \(defaultDeviceACL.count) entries; libvirt 9.0 has no /dev/userfaultfd,")
-                c.append("   harmless there) and adds each device of the recipe, links and what they lead to.")
-                c.append("   namespaces = [] instead leaves QEMU the host's /dev but not the cgroup's permission.")
+                c.append("   libvirt's default (the first \(defaultDeviceACL.count) entries, libvirt 11's; 9.0's lacks /dev/userfaultfd)")
+                c.append("   and adds each device of the recipe, links and what they lead to. namespaces = [] would give")
+                c.append("   QEMU the host's /dev instead, but where libvirt uses the cgroup devices controller the list")
+                c.append("   is still needed.")
             } else {
                 c.append("   nothing: the recipe names no device.")
             }
