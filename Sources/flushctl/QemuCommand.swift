@@ -59,10 +59,14 @@ struct QemuCommand: ParsableCommand {
     @Flag(name: .customLong("json"), help: "Print the recipe as JSON.")
     var json = false
 
+    @Flag(name: .customLong("libvirt"), help: "Print the recipe as a libvirt domain (XML), with the qemu.conf, group and AppArmor settings the host needs in a comment before it.")
+    var libvirt = false
+
     /// `--guest-ram` when not given.
     static let defaultRAM = GuestRAM(bytes: 1 << 30)
 
     func validate() throws {
+        if json && libvirt { throw ArgumentError("--json and --libvirt are two forms of the output: give one", in: Self.self) }
         guard !out.isEmpty else { throw ArgumentError("--out is empty; give the directory to write the tables to", in: Self.self) }
         for prefix in ["/sys/", "/proc/", "/dev/"] where out.hasPrefix(prefix) || out + "/" == prefix {
             throw ArgumentError("--out \(out): refusing to write under \(prefix)", in: Self.self)
@@ -94,7 +98,9 @@ struct QemuCommand: ParsableCommand {
             case .io(let cause): throw NFITCommandError(cause)
             }
         }
-        if json {
+        if libvirt {
+            print(try libvirtDomain(recipe, report: report, files: written, directory: directory).document, terminator: "")
+        } else if json {
             print(qemuToJSON(recipe, report: report, files: written).prettyPrinted())
         } else {
             print(qemuToText(recipe, report: report, files: written))

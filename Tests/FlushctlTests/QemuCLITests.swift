@@ -138,6 +138,7 @@ import TestSupport
         (["--guest-pmem-base", "0x100001000"], "--guest-pmem-base 0x100001000 is not aligned to 0x200000 bytes"),
         (["--guest-pmem-base", "0x80000000"], "lies below QEMU's device-memory area"),
         (["--guest-base", "zero"], "--guest-base 'zero' is not a number"),
+        (["--libvirt", "--json"], "--json and --libvirt are two forms of the output: give one"),
     ])
     func badInputExitsTwoWithOneLine(options: [String], message: String) throws {
         let dir = try Support.temporaryDirectory()
@@ -149,5 +150,25 @@ import TestSupport
         #expect(r.stderr.hasPrefix("flushctl qemu: error: "), "\(r.stderr)")
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// `--libvirt` on a plain file: the fsync domain, libvirt's own virtio-pmem with the file,
+    /// and a backend libvirt cannot take (not whole 2 MiB) refused with one line.
+    @Test func libvirtFormOfAPlainFile() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("pmem&1.img")
+        try Data(count: 4 << 20).write(to: image)
+        let r = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", dir.appendingPathComponent("vm1").path, "--libvirt"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("<!--\nflushctl qemu, the libvirt form: "), "\(r.stdout)")
+        #expect(r.stdout.contains("<name>vm1</name>"))
+        #expect(r.stdout.contains("<path>\(image.path.replacingOccurrences(of: "&", with: "&amp;"))</path>"), "\(r.stdout)")
+        #expect(r.stdout.contains("<size unit='KiB'>4096</size>") && !r.stdout.contains("qemu:commandline>"))
+        #expect(r.stdout.hasSuffix("</domain>\n"))
+        try Data(count: (4 << 20) + 4096).write(to: image)
+        let odd = try Support.run(try Support.flushctl(), ["qemu", image.path, "--out", dir.appendingPathComponent("vm1").path, "--libvirt"])
+        #expect(odd.status == 2 && odd.stderr.split(separator: "\n").count == 1, "\(odd.stderr)")
+        #expect(odd.stderr.contains("libvirt takes a virtio-pmem device only in whole multiples of 2 MiB"), "\(odd.stderr)")
     }
 }

@@ -30,6 +30,10 @@ extension EmulatedHost {
         var timeout = 180
         /// The user QEMU runs as (guest-run --user); `nil`: root.
         var user: String? = nil
+        /// A domain XML file in the emulated host that libvirt starts instead (guest-run --libvirt,
+        /// a host booted with `"libvirt": true` after `libvirt-start`); the arguments, `memory` and
+        /// `user` are the domain's then.
+        var libvirtDomain: String? = nil
     }
 
     /// One step's outcome; `where` is "guest" or "host".
@@ -52,6 +56,7 @@ extension EmulatedHost {
         for argument in guest.qemuArguments { words += ["--arg", argument] }
         if let file = guest.argumentsFile { words += ["--args", file] }
         if let user = guest.user { words += ["--user", user] }
+        if let domain = guest.libvirtDomain { words += ["--libvirt", domain] }
         for step in steps {
             switch step {
             case .guest(let command): words += ["--guest", command]
