@@ -55,6 +55,19 @@ public enum LibvirtDomainError: Error, Sendable, Equatable, CustomStringConverti
 /// `flushctl qemu --libvirt`: a domain XML document with what the recipe needs, the host
 /// settings in comments before it.
 public struct LibvirtDomain: Sendable, Equatable {
+    /// `arguments` without ``MigrationBlocker/arguments``, and whether they were there.
+    static func withoutBlocker(_ arguments: [String]) -> (arguments: [String], removed: Bool) {
+        let blocker = MigrationBlocker.arguments
+        guard let start = arguments.indices.first(where: { Array(arguments[$0...].prefix(blocker.count)) == blocker }) else {
+            return (arguments, false)
+        }
+        return (Array(arguments[..<start]) + arguments[(start + blocker.count)...], true)
+    }
+
+    /// The `<shmem>` that stands for the migration blocker: named for the domain, since libvirt
+    /// backs it with /dev/shm/NAME and two domains' would otherwise be one.
+    public static func blockerName(domain: String) -> String { "flushctl-nomig-" + domain }
+
     /// The namespace of `<qemu:commandline>`.
     public static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
     /// The devices libvirt allows QEMU when `cgroup_device_acl` is not set (libvirt 9.0 lists
@@ -127,8 +140,21 @@ public struct LibvirtDomain: Sendable, Equatable {
             xml.append("    </memory>")
             xml.append("  </devices>")
         } else {
+            // The migration blocker is a PCI device: in <qemu:commandline> it would take a slot
+            // libvirt then gives one of its own devices (QEMU refuses to start). libvirt's own
+            // <shmem> is the same device, placed by libvirt, and libvirt refuses to migrate or
+            // save a domain with a peer-role shmem itself.
+            let blocked = Self.withoutBlocker(recipe.arguments)
+            if blocked.removed {
+                xml.append("  <devices>")
+                xml.append("    <shmem name='\(escape(Self.blockerName(domain: name)))' role='peer'>")
+                xml.append("      <model type='ivshmem-plain'/>")
+                xml.append("      <size unit='M'>1</size>")
+                xml.append("    </shmem>")
+                xml.append("  </devices>")
+            }
             xml.append("  <qemu:commandline>")
-            for argument in recipe.arguments { xml.append("    <qemu:arg value='\(escape(argument))'/>") }
+            for argument in blocked.arguments { xml.append("    <qemu:arg value='\(escape(argument))'/>") }
             xml.append("  </qemu:commandline>")
         }
         xml.append("</domain>")
@@ -159,8 +185,10 @@ public struct LibvirtDomain: Sendable, Equatable {
             c.append("fsync: libvirt's own virtio-pmem device carries the backend (libvirt opens, labels and confines")
             c.append("it itself, so the host needs no setting for it; libvirt chooses the device's address).")
         } else {
-            c.append("\(recipe.method.rawValue): libvirt cannot express these devices, so <qemu:commandline> carries exactly")
-            c.append("qemu.args. libvirt does not know the paths in it, so the host must allow them:")
+            c.append("\(recipe.method.rawValue): libvirt cannot express these devices, so <qemu:commandline> carries")
+            c.append("qemu.args, except the migration blocker, which is libvirt's own <shmem> (ivshmem-plain, peer): libvirt")
+            c.append("places it and refuses to migrate or save the domain. libvirt does not know the paths in")
+            c.append("<qemu:commandline>, so the host must allow them:")
             c.append("")
             c.append("1. /etc/libvirt/qemu.conf, then restart libvirtd (or virtqemud):")
             if !deviceACL.isEmpty {

@@ -65,7 +65,7 @@ public enum MigrationBlocker {
     static func policy(for method: PlanMethod) -> MigrationPolicy {
         var policy = MigrationPolicy.of(method)
         guard !policy.migratable else { return policy }
-        policy.refusedBy = "qemu_args add ivshmem-plain nomig0 in peer mode (master=off), a PCI device without a guest driver whose migration blocker makes QEMU refuse migrate (any URI, file: and exec: included), savevm and snapshot-save with \"\(message)\", and so libvirt's migrate, save and managedsave, which run QEMU's migrate (libvirt 8.5 or later asks QEMU's blocked-reasons first; not tried); a QEMU started with -only-migratable refuses to start the guest."
+        policy.refusedBy = "qemu_args add ivshmem-plain nomig0 in peer mode (master=off), a PCI device without a guest driver whose migration blocker makes QEMU refuse migrate (any URI, file: and exec: included), savevm and snapshot-save with \"\(message)\", and so libvirt's migrate, save and managedsave, which run QEMU's migrate (libvirt 11.3 refuses virsh save with \"cannot migrate domain: \(message)\"; flushctl qemu --libvirt carries the device as libvirt's own <shmem role='peer'>); a QEMU started with -only-migratable refuses to start the guest."
         if method == .passthrough {
             policy.notRefused = "dump-guest-memory (libvirt: virsh dump --memory-only) has no migration check and reads the hint pages: never dump this guest."
         }

@@ -42,6 +42,8 @@ import Testing
             .host(peek + "; " + GuestPassthroughTests.exits),                                   // 7
             .guest(GuestPassthroughTests.loop(flushes, "devmem \(PlanHints.hex(control)) 64 1")), // 8
             .host(GuestPassthroughTests.exits),                                                 // 9
+            // Last, as it would stop the guest: libvirt refuses to save it (the blocker's <shmem>).
+            .host("\(Self.virsh) save vm /tmp/vm.save; echo \"virsh save: $?\"; if test -e /tmp/vm.save; then echo saved; fi"), // 10
         ]
         var guest = EmulatedHost.Guest(timeout: 240)
         guest.libvirtDomain = "/tmp/vm.xml"
@@ -82,7 +84,12 @@ import Testing
         // the dax node and the link to it.
         let recipe = try PlanJSON.object(r[3])
         #expect(recipe["method"] as? String == "passthrough", "\(recipe["reason"] ?? "")")
-        let args = recipe["qemu_args"] as? [String] ?? []
+        let allArgs = recipe["qemu_args"] as? [String] ?? []
+        // The migration blocker rides as libvirt's own <shmem>, the rest in <qemu:commandline>.
+        let blocker = ["-object", "memory-backend-ram,id=nomig,size=4096", "-device", "ivshmem-plain,id=nomig0,memdev=nomig,master=off"]
+        let at = try #require(allArgs.firstIndex(of: blocker[1]), "the passthrough recipe carries the blocker: \(allArgs)")
+        #expect(Array(allArgs[(at - 1)..<(at - 1 + blocker.count)]) == blocker)
+        let args = Array(allArgs[..<(at - 1)] + allArgs[(at - 1 + blocker.count)...])
         #expect(args.filter { $0.contains("mem-path=\(node),offset=") }.count == region.usablePages.count, "\(args)")
         let document = r[2].stdout
         for argument in args { #expect(document.contains("<qemu:arg value='\(argument)'/>"), "\(argument)") }
@@ -90,6 +97,7 @@ import Testing
         #expect(document.contains("\"\(node)\", \"/dev/flushctl/dax0.0/device\","), "\(document)")
         #expect(document.contains("\(node): root:kvm 0660, read-write: QEMU's user must be in group kvm"))
         #expect(document.contains(Self.appArmorFile), "\(document)")
+        #expect(document.contains("<shmem name='flushctl-nomig-vm' role='peer'>") && !document.contains("ivshmem-plain,id=nomig0"), "\(document)")
 
         // libvirt's schema and its command line: every argument, in order, after libvirt's -m.
         print("libvirt: \(r[4].stdout.split(separator: "\n").first ?? "")")
@@ -98,6 +106,7 @@ import Testing
         #expect(native.contains("-m size=262144k,slots=\(region.usablePages.count + 1),maxmem=1310720k"), "\(native)")
         #expect(native.contains(" -acpitable file=/tmp/vm/ssdt.aml "), "\(native)")
         #expect(native.contains(args.joined(separator: " ")), "every argument in order: \(native)")
+        #expect(native.contains("ivshmem-plain"), "libvirt's shmem device: \(native)")
         #expect(r[0].stdout.contains("Using library: libvirt 11.") && r[0].stdout.contains("Running hypervisor: QEMU 10."), "\(r[0].stdout)")
 
         // Controls: AppArmor's profile lacks what only <qemu:commandline> names; then, with the rules
@@ -139,6 +148,8 @@ import Testing
         print("libvirt's QEMU through \(node): mmio_exits \(e0) -> \(e1) over \(flushes) flushes, -> \(e2) over \(flushes) control stores")
         #expect(e1 == e0, "KVM counted \(e1 - e0) MMIO exits over \(flushes) guest flushes")
         #expect(e2 - e1 >= UInt64(flushes), "control: \(e2 - e1) exits")
+        print("libvirt save of the passthrough guest: \(s[10].stdout)\(s[10].stderr)")
+        #expect(s[10].stdout.contains("virsh save: 1") && !s[10].stdout.contains("saved"), "\(s[10])")
         let afterLoop = value(s[7].stdout)
         for dimm in region.dimms {
             #expect(dimm.hints.prefix(region.usable).contains { afterLoop[$0] == 1 }, "DIMM \(dimm.handle): \(afterLoop)")
