@@ -96,12 +96,8 @@ public struct HostFacts: Sendable {
     public init(privilege: Privilege, config: Result<KernelConfig, HostError>,
                 commandLine: Result<KernelCommandLine, HostError>, release: String?,
                 iomem: Result<IOMemMap, HostError>, lockdown: Lockdown? = Lockdown.none) {
-        self.privilege = privilege
-        self.config = config
-        self.commandLine = commandLine
-        self.release = release
-        self.iomem = iomem
-        self.lockdown = lockdown
+        self.privilege = privilege; self.config = config; self.commandLine = commandLine
+        self.release = release; self.iomem = iomem; self.lockdown = lockdown
     }
 
 }

@@ -30,28 +30,6 @@ public struct LibvirtHostPath: Sendable, Equatable {
     }
 }
 
-/// Why a recipe has no libvirt form.
-public enum LibvirtDomainError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A character XML 1.0 cannot carry (a control character) in a value.
-    case notXML(String)
-    /// A path a host setting names contains `--`, which the XML comment carrying it cannot.
-    case doubleHyphen(String)
-    /// libvirt takes virtio-pmem only in multiples of 2 MiB.
-    case virtioPmemSize(UInt64)
-
-    /// The error as one line.
-    public var description: String {
-        switch self {
-        case .notXML(let value):
-            return "\(value.debugDescription) contains a control character, which XML cannot carry"
-        case .doubleHyphen(let path):
-            return "\(path.debugDescription) contains \"--\", which the XML comment carrying the host settings cannot: rename it"
-        case .virtioPmemSize(let size):
-            return "the backend is \(size) bytes, and libvirt takes a virtio-pmem device only in whole multiples of 2 MiB: resize it"
-        }
-    }
-}
-
 /// `flushctl qemu --libvirt`: a domain XML document with what the recipe needs, the host
 /// settings in comments before it.
 public struct LibvirtDomain: Sendable, Equatable {
@@ -97,9 +75,10 @@ public struct LibvirtDomain: Sendable, Equatable {
     ///   - hintPath: where the recipe maps the hint pages from (the plan's hint source).
     ///   - paths: the host's facts about every path QEMU opens because of the recipe.
     ///   - summary: the first comment line (backend, kind, region, method).
-    /// - Throws: ``LibvirtDomainError``.
+    /// - Throws: ``QemuRecipeError`` when the recipe has no libvirt form (``QemuRecipeError/notXML(_:)``,
+    ///   ``QemuRecipeError/doubleHyphen(_:)``, ``QemuRecipeError/virtioPmemSize(_:)``).
     public static func make(recipe: QemuRecipe, name: String, hintPath: String?, paths: [LibvirtHostPath],
-                            summary: String) throws(LibvirtDomainError) -> LibvirtDomain {
+                            summary: String) throws(QemuRecipeError) -> LibvirtDomain {
         for value in [name, summary] + recipe.arguments + paths.flatMap({ [$0.path, $0.resolved, $0.sysfsSize ?? ""] }) + recipe.requirements
         where value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
             throw .notXML(value)

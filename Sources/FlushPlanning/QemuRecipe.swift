@@ -572,6 +572,13 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
     case noFailClosedPath(String)
     /// A table path with a `:`, where `-acpitable file=` splits its value.
     case colonInTablePath(String)
+    /// The libvirt form: a value with a character XML 1.0 cannot carry (a control character).
+    case notXML(String)
+    /// The libvirt form: a path a host setting names contains `--`, which the XML comment
+    /// carrying it cannot.
+    case doubleHyphen(String)
+    /// The libvirt form: libvirt takes virtio-pmem only in multiples of 2 MiB.
+    case virtioPmemSize(UInt64)
 
     /// The error as one line, in the library's words.
     public var description: String { description(naming: .fields) }
@@ -610,6 +617,12 @@ public enum QemuRecipeError: Error, Sendable, Equatable, CustomStringConvertible
             return "no path for QEMU that fails when the backend is gone: \(why)"
         case .colonInTablePath(let path):
             return "\(path.debugDescription) contains a ':', where QEMU's -acpitable file= splits its value into several files: choose an \(names.directory) directory without one"
+        case .notXML(let value):
+            return "\(value.debugDescription) contains a control character, which XML cannot carry"
+        case .doubleHyphen(let path):
+            return "\(path.debugDescription) contains \"--\", which the XML comment carrying the host settings cannot: rename it"
+        case .virtioPmemSize(let size):
+            return "the backend is \(size) bytes, and libvirt takes a virtio-pmem device only in whole multiples of 2 MiB: resize it"
         }
     }
 }

@@ -70,8 +70,7 @@ import Testing
     func expectAll(kernel: EmulatedHost.Kernel) throws {
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let probe = try PlanHost.compile("Tests/hostsim/tools/flushhint-probe.c", into: work, libraries: "-static",
-                                         needs: "gcc and libc6-dev (a static libc)")
+        let probe = try PlanHost.staticTool("flushhint-probe", into: work)
         let scenario = try EmulatedHost.scenario(basedOn: "plan/flushhint-device", in: work,
                                                  binaries: [probe: "/usr/bin/flushhint-probe"])
         let boot = try EmulatedHost.boot(scenario: scenario, commands: Self.commands, kernel: kernel)

@@ -35,7 +35,7 @@ import Testing
         try #require(!layout.allHints.contains(markerAddress), "the marker must not be a hint")
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static", needs: "gcc and libc6-dev (a static libc)")
+        let qmpTool = try PlanHost.staticTool("qmp", into: work)
         let again = EmulatedHost.repositoryRoot.appendingPathComponent("Tests/hostsim/tools/qemu-again").path
         let (found, stracePath) = try EmulatedHost.shell("command -v strace")
         let strace = stracePath.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -161,7 +161,7 @@ import Testing
     @Test func noneIsRefused() throws {
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static", needs: "gcc and libc6-dev (a static libc)")
+        let qmpTool = try PlanHost.staticTool("qmp", into: work)
         let scenario = try EmulatedHost.scenario(basedOn: "plan/guest-nohints-devdax", in: work, setup: ["mkdir -p /tmp/q"],
                                                  binaries: [qmpTool: "/usr/bin/qmp"])
         let sock = "/tmp/q/none"

@@ -208,10 +208,8 @@ import Testing
         let control = Self.deviceMemoryBase + UInt64(region.usablePages.count) * 4096
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let peek = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
-                                        needs: "gcc and libc6-dev (a static libc)")
-        let qmpTool = try PlanHost.compile("Tests/hostsim/tools/qmp.c", into: work, libraries: "-static",
-                                           needs: "gcc and libc6-dev (a static libc)")
+        let peek = try PlanHost.staticTool("hint-peek", into: work)
+        let qmpTool = try PlanHost.staticTool("qmp", into: work)
         let scenario = try EmulatedHost.scenario(basedOn: "plan/\(name)", in: work,
                                                  binaries: [peek: "/usr/bin/hint-peek", qmpTool: "/usr/bin/qmp"])
         let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"

@@ -25,8 +25,7 @@ import Testing
         let hints = layout.allHints.map(PlanHints.hex).joined(separator: " ")
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let peek = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
-                                        needs: "gcc and libc6-dev (a static libc)")
+        let peek = try PlanHost.staticTool("hint-peek", into: work)
         let scenario = try EmulatedHost.scenario(basedOn: "plan/flushhint-devdax", in: work, binaries: [peek: "/usr/bin/hint-peek"])
         let boot = try EmulatedHost.boot(scenario: scenario, commands: [
             // Neither: the module unloaded, no lockdown.

@@ -25,8 +25,7 @@ import Testing
         let control = GuestPassthroughTests.deviceMemoryBase + UInt64(region.usablePages.count) * 4096
         let work = try PlanHost.workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        let peekTool = try PlanHost.compile("Tests/hostsim/tools/hint-peek.c", into: work, libraries: "-static",
-                                            needs: "gcc and libc6-dev (a static libc)")
+        let peekTool = try PlanHost.staticTool("hint-peek", into: work)
         let scenario = try EmulatedHost.scenario(basedOn: "plan/guest-libvirt-flushhint", in: work,
                                                  binaries: [peekTool: "/usr/bin/hint-peek"])
         let deepFlush = "echo 1 > /sys/bus/nd/devices/region0/deep_flush"

@@ -632,6 +632,12 @@ enum PlanHost {
         return work
     }
 
+    /// Compiles Tests/hostsim/tools/`name`.c statically into `work`, for the emulated host
+    /// (`scenario(basedOn:in:binaries:)` puts it there); without gcc or a static libc the test fails.
+    static func staticTool(_ name: String, into work: URL) throws -> String {
+        try compile("Tests/hostsim/tools/\(name).c", into: work, libraries: "-static", needs: "gcc and libc6-dev (a static libc)")
+    }
+
     /// Compiles a repository C file with gcc into `work`; a missing compiler or library fails
     /// the test with `needs` in the message (never a skip).
     static func compile(_ source: String, into work: URL, libraries: String = "", needs: String) throws -> String {

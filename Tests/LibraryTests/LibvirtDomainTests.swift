@@ -136,7 +136,7 @@ struct LibvirtDomainTests {
         #expect(try xml.nodes(forXPath: "/domain/*[local-name()='commandline']").isEmpty)
         #expect(d.deviceACL.isEmpty && d.appArmorRules.isEmpty)
         recipe.pmem.size = (64 << 20) + 4096
-        #expect(throws: LibvirtDomainError.virtioPmemSize((64 << 20) + 4096)) { try domain(recipe, [path], hintPath: nil) }
+        #expect(throws: QemuRecipeError.virtioPmemSize((64 << 20) + 4096)) { try domain(recipe, [path], hintPath: nil) }
     }
 
     /// The comment carries no `--` (prose is spaced), and a path with one, or a control
@@ -144,12 +144,12 @@ struct LibvirtDomainTests {
     @Test func whatXMLCannotCarryIsRefused() throws {
         let text = comment(try domain(nodeRecipe(), nodePaths()).document)
         #expect(!text.contains("--") && text.contains("- -guest-ram"))
-        #expect(throws: LibvirtDomainError.doubleHyphen("/dev/flushctl/dax0.0/device")) {
+        #expect(throws: QemuRecipeError.doubleHyphen("/dev/flushctl/dax0.0/device")) {
             var paths = nodePaths()
             paths[1].resolved = "/dev/a--b"
             return try domain(nodeRecipe(), paths)
         }
-        #expect(throws: LibvirtDomainError.notXML("/run/v\u{1}/nfit.aml")) {
+        #expect(throws: QemuRecipeError.notXML("/run/v\u{1}/nfit.aml")) {
             var paths = nodePaths()
             paths[2].path = "/run/v\u{1}/nfit.aml"
             return try domain(nodeRecipe(), paths)
