@@ -4,7 +4,9 @@
 // Tests/LibraryTests/LibvirtDomainTests.swift; run by a real libvirtd in the emulated host
 // (Tests/HostTests/LibvirtTests.swift).
 
-/// A path QEMU opens because of the recipe, as the host has it (read by the command with stat).
+import HostFiles
+
+/// A path QEMU opens because of the recipe, as the host has it (HostIO's `LibvirtHostPath.read`).
 public struct LibvirtHostPath: Sendable, Equatable {
     /// The path as the recipe names it.
     public var path: String
@@ -202,7 +204,7 @@ public struct LibvirtDomain: Sendable, Equatable {
             for p in paths {
                 let need: UInt32 = p.writable ? 0o6 : 0o4
                 let where_ = p.resolved == p.path ? p.path : "\(p.path) -> \(p.resolved)"
-                var line = "   \(where_): \(p.owner):\(p.group) \(octal(p.mode)), \(p.writable ? "read-write" : "read")"
+                var line = "   \(where_): \(p.owner):\(p.group) \(octalMode(p.mode)), \(p.writable ? "read-write" : "read")"
                 if p.mode & need == need {
                     line += ": anyone may"
                 } else if (p.mode >> 3) & need == need {
@@ -267,10 +269,5 @@ public struct LibvirtDomain: Sendable, Equatable {
             s.append(ch)
         }
         return s.hasSuffix("-") ? s + " " : s
-    }
-
-    static func octal(_ mode: UInt32) -> String {
-        let digits = String(mode & 0o7777, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }

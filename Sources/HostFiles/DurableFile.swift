@@ -206,10 +206,9 @@ public struct DurableDirectory: ~Copyable {
     static func refusal(_ st: stat, _ path: String, kind: String) -> HostError {
         let euid = geteuid()
         let owner = "uid \(st.st_uid)" + (userName(st.st_uid).map { " (\($0))" } ?? "")
-        let octal = String(st.st_mode & 0o7777, radix: 8)
         let want = euid == 0 ? "root" : "root or uid \(euid)"
         return HostError(path: path, message:
-            "\(kind) owned by \(owner) with mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal): refusing to trust it, "
+            "\(kind) owned by \(owner) with mode \(octalMode(UInt32(st.st_mode))): refusing to trust it, "
             + "since someone other than \(want) may change what is there; "
             + "use one owned by \(want) and writable by no one else (chown, chmod go-w)")
     }
@@ -376,7 +375,7 @@ public struct DurableDirectory: ~Copyable {
     }
 
     /// The user name of `uid`, if the user database has one.
-    static func userName(_ uid: uid_t) -> String? {
+    package static func userName(_ uid: uid_t) -> String? {
         guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return nil }
         return String(cString: name)
     }
@@ -421,4 +420,10 @@ public enum OutputFileError: Error, Sendable, Equatable, CustomStringConvertible
         case .io(let error): return error.description
         }
     }
+}
+
+/// The permission bits of `mode` as four octal digits (`0644`), as chmod takes them.
+package func octalMode(_ mode: UInt32) -> String {
+    let digits = String(mode & 0o7777, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }

@@ -22,11 +22,6 @@ enum NFITFiles {
     /// keeps a mistaken path such as /dev/zero from eating memory.
     static let maximumSize = 16 << 20
 
-    static func errnoText(_ code: Int32) -> String {
-        guard let s = strerror(code) else { return "errno \(code)" }
-        return String(cString: s)
-    }
-
     /// Reads the whole file at `path`.
     static func read(_ path: String) throws(NFITCommandError) -> [UInt8] {
         let bytes: [UInt8]
@@ -45,7 +40,7 @@ enum NFITFiles {
         } catch .isDirectory {
             throw NFITCommandError("\(path): is a directory, not a table file")
         } catch {
-            throw NFITCommandError("\(path): cannot read: \(errnoText(error.rawValue))")
+            throw NFITCommandError("\(path): cannot read: \(error)")
         }
         if bytes.count > maximumSize {
             throw NFITCommandError("\(path): larger than \(maximumSize >> 20) MiB, not an ACPI table")
