@@ -34,12 +34,6 @@ public struct Topology: Sendable, Equatable {
         return nil
     }
 
-    /// The region named `dev` (`regionN`), in whichever bus.
-    public func region(named dev: String) -> Region? {
-        for bus in buses { if let r = bus.regions.first(where: { $0.dev == dev }) { return r } }
-        return nil
-    }
-
     /// The region `name`, in whichever bus.
     public func region(_ name: RegionName) -> Region? {
         for bus in buses { if let r = bus.regions.first(where: { $0.name == name }) { return r } }

@@ -24,15 +24,15 @@ import Testing
             0x1: [0x37fff040, 0x38000008],
             0x101: [0x37fff000, 0x38000010],
         ])
-        let pages = try #require(t.region(named: "region0")?.flushHintPages)
+        let pages = try #require(t.region("region0")?.flushHintPages)
         #expect(pages.map(\.page) == [0x37fff000, 0x38000000])
         #expect(pages[0].size == 4096)
         #expect(pages[0].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 0x40), .init(dimm: "nmem1", handle: 0x101, offset: 0)])
         #expect(pages[1].hints == [.init(dimm: "nmem0", handle: 0x1, offset: 8), .init(dimm: "nmem1", handle: 0x101, offset: 0x10)])
         #expect(pages.allSatisfy { $0.sharedWith.isEmpty })
         // A region whose DIMM has no hint has no page, but a known empty list.
-        #expect(t.region(named: "region1")?.flushHintPages == [])
-        #expect(t.region(named: "region2")?.flushHintPages == [])
+        #expect(t.region("region1")?.flushHintPages == [])
+        #expect(t.region("region2")?.flushHintPages == [])
     }
 
     @Test func pagesSharedBetweenRegionsNameTheOthers() throws {
@@ -40,8 +40,8 @@ import Testing
             0x1: [0x37fff000],
             0x1001: [0x37fff040, 0x50000000],
         ])
-        let p0 = try #require(t.region(named: "region0")?.flushHintPages)
-        let p1 = try #require(t.region(named: "region1")?.flushHintPages)
+        let p0 = try #require(t.region("region0")?.flushHintPages)
+        let p1 = try #require(t.region("region1")?.flushHintPages)
         #expect(p0.count == 1)
         #expect(p0[0].sharedWith == ["region1"])
         #expect(p1.map(\.page) == [0x37fff000, 0x50000000])
@@ -55,8 +55,8 @@ import Testing
         // Put nmem0 in region1 as well.
         topo.buses[0].regions[1].mappings.append(Mapping(dimm: "nmem0", offset: 0x20000000, length: 0x1000000))
         let t = topo.attachingFlushHints([0x1: [0x37fff000]])
-        #expect(t.region(named: "region0")?.flushHintPages?.first?.sharedWith == ["region1"])
-        #expect(t.region(named: "region1")?.flushHintPages?.first?.sharedWith == ["region0"])
+        #expect(t.region("region0")?.flushHintPages?.first?.sharedWith == ["region1"])
+        #expect(t.region("region1")?.flushHintPages?.first?.sharedWith == ["region0"])
     }
 }
 
@@ -85,7 +85,7 @@ import Testing
             0x1: [0x37fff000, 0x37fff040, 0x37ffd000],
             0x101: [0x37fff100, 0x37fff140, 0x37ffc000],
         ])
-        let pages = try #require(t.region(named: "region0")?.flushHintPages)
+        let pages = try #require(t.region("region0")?.flushHintPages)
         #expect(pages.map(\.page) == [0x37fff000])
         #expect(pages[0].hints.map(\.offset) == [0, 0x40, 0x100, 0x140])
         // The DIMMs still show every hint the NFIT lists.
@@ -97,7 +97,7 @@ import Testing
             0x1: [0x37fff000, 0x37fff040],
             0x101: [0x37ffe000, 0x37ffe040, 0x37ffd000, 0x37ffd040],
         ])
-        let pages = try #require(t.region(named: "region0")?.flushHintPages)
+        let pages = try #require(t.region("region0")?.flushHintPages)
         #expect(pages.map(\.page) == [0x37ffe000, 0x37fff000])
         #expect(pages.flatMap(\.hints).count == 4)
         #expect(FlushHintPage.usableHintCount(t.allDIMMs.filter { $0.dev != "nmem2" }) == 2)
