@@ -103,12 +103,6 @@ public struct NFITLayout: Sendable, Equatable {
     public static let interleaveLineSize: UInt32 = 4096
 }
 
-/// Parses `"0x…"` hex or decimal text as `T`; `nil` if it is not one or does not fit. flushctl's
-/// address options take the same text as the layout's numbers.
-public func parseLayoutNumber<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as: T.Type) -> T? {
-    JSONField.unsigned(text, as: T.self)
-}
-
 /// A layout that cannot be read or built: the JSON path of the value and what is wrong with it.
 public struct NFITLayoutError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The JSON path, e.g. `regions[1].dimms[0].hints[2]`; empty for the document as a whole.

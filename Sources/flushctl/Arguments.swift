@@ -3,6 +3,7 @@ import FlushBench
 import NFIT
 import FlushPlanning
 import NVDIMMTopology
+import OrderedJSON
 
 // The values flushctl's options take, each parsed in one place, and how bad input found while
 // the arguments are parsed is reported.
@@ -68,7 +69,7 @@ extension ArgumentHelp {
 /// An address or a size, `0x…` or decimal, as the NFIT layout takes them (`--guest-base`).
 extension UInt64: ArgumentValue {
     init(argument text: String, option: String) throws(ArgumentError) {
-        guard let value = parseLayoutNumber(text, as: UInt64.self) else {
+        guard let value = JSONField.unsigned(text, as: UInt64.self) else {
             throw ArgumentError("\(option) '\(text)' is not a number (use 0x… or decimal)")
         }
         self = value
@@ -82,8 +83,8 @@ struct GuestRange: ArgumentValue {
 
     init(argument text: String, option: String) throws(ArgumentError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let base = parseLayoutNumber(String(parts[0]), as: UInt64.self),
-              let size = parseLayoutNumber(String(parts[1]), as: UInt64.self) else {
+        guard parts.count == 2, let base = JSONField.unsigned(String(parts[0]), as: UInt64.self),
+              let size = JSONField.unsigned(String(parts[1]), as: UInt64.self) else {
             throw ArgumentError("\(option) '\(text)' is not BASE:SIZE (0x… or decimal numbers)")
         }
         self.base = base

@@ -46,3 +46,19 @@ import OrderedJSON
         #expect(nested?.offset == 12)
     }
 }
+
+/// The one reading of an unsigned number's text: layouts, the cache and flushctl's address
+/// options all go through `JSONField.unsigned(_:as:)`.
+@Suite struct UnsignedTextTests {
+    @Test("0x and hex digits or decimal digits; no sign, underscore, space or empty digits")
+    func unsignedText() {
+        #expect(JSONField.unsigned("0x37fff000", as: UInt64.self) == 0x37ff_f000)
+        #expect(JSONField.unsigned("0XfF", as: UInt8.self) == 255)
+        #expect(JSONField.unsigned("4096", as: UInt64.self) == 4096)
+        for bad in ["", "0x", "0x+10", "+10", "-0", "0x-0", "1_000", "0x1_0", " 10", "10 ", "1e3", "0b1"] {
+            #expect(JSONField.unsigned(bad, as: UInt64.self) == nil, "\(bad)")
+        }
+        #expect(JSONField.unsigned("0x100", as: UInt8.self) == nil)
+        #expect(JSONField.unsigned("18446744073709551616", as: UInt64.self) == nil)
+    }
+}
